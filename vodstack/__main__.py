@@ -1,0 +1,5 @@
+import sys
+
+from vodstack.cli import main
+
+sys.exit(main())

@@ -1,0 +1,249 @@
+"""Settings: one dataclass, filled from `VODSTACK_*` environment variables and CLI flags.
+
+Every field is declared once with its environment variable, its flag and a parser, so the
+CLI, the environment and `compose.yaml` can never disagree about what a setting is called.
+Validation happens at start-up and reports every problem at once, in plain words.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ENV_PREFIX = "VODSTACK_"
+
+
+class SettingsError(ValueError):
+    """A setting is missing or malformed; the message says which and why."""
+
+
+_SIZE_UNITS = {
+    "": 1, "b": 1,
+    "k": 1000, "kb": 1000, "kib": 1024,
+    "m": 1000**2, "mb": 1000**2, "mib": 1024**2,
+    "g": 1000**3, "gb": 1000**3, "gib": 1024**3,
+    "t": 1000**4, "tb": 1000**4, "tib": 1024**4,
+}
+_DURATION_UNITS = {"": 1.0, "ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+
+
+def parse_size(text: str) -> int:
+    """Parse `10GiB`, `500MB`, `2g` or a plain byte count."""
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*", text)
+    if not match or match.group(2).lower() not in _SIZE_UNITS:
+        raise ValueError(f"not a size: {text!r} (examples: 1048576, 500MB, 10GiB)")
+    return int(float(match.group(1)) * _SIZE_UNITS[match.group(2).lower()])
+
+
+def parse_duration(text: str) -> float:
+    """Parse `30s`, `5m`, `250ms`, `1h` or plain seconds."""
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*", text)
+    if not match or match.group(2).lower() not in _DURATION_UNITS:
+        raise ValueError(f"not a duration: {text!r} (examples: 30, 30s, 5m, 250ms)")
+    return float(match.group(1)) * _DURATION_UNITS[match.group(2).lower()]
+
+
+def parse_bool(text: str) -> bool:
+    lowered = text.strip().lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off", ""}:
+        return False
+    raise ValueError(f"not a boolean: {text!r} (use true or false)")
+
+
+def parse_list(text: str) -> tuple[str, ...]:
+    """Comma- or whitespace-separated list."""
+    return tuple(part for part in re.split(r"[,\s]+", text.strip()) if part)
+
+
+def _opt_str(text: str) -> str | None:
+    return text or None
+
+
+def setting(
+    default: Any,
+    help: str,
+    parse: Callable[[str], Any] = str,
+    *,
+    choices: tuple[str, ...] | None = None,
+    repeatable: bool = False,
+) -> Any:
+    """Declare a settings field: its default, help text and how to parse its text form."""
+    factory_default: dict[str, Any] = (
+        {"default_factory": lambda: default} if isinstance(default, (list, tuple)) else
+        {"default": default}
+    )
+    return field(
+        metadata={"help": help, "parse": parse, "choices": choices, "repeatable": repeatable},
+        **factory_default,
+    )
+
+
+@dataclass(frozen=True)
+class Settings:
+    """All of vodstack's settings. Each field `foo_bar` is `VODSTACK_FOO_BAR` / `--foo-bar`."""
+
+    # Where and how to run.
+    data_dir: Path = setting(
+        Path("vodstack-data"),
+        "Directory for the embedded store, queue and scratch space.",
+        Path,
+    )
+    host: str = setting("127.0.0.1", "Address to listen on.")
+    port: int = setting(8080, "Port to listen on (0 picks a free one).", int)
+    public_url: str | None = setting(
+        None,
+        "Base URL users reach vodstack at (for links in API answers); "
+        "default: taken from each request.",
+        _opt_str,
+    )
+    store: str | None = setting(
+        None,
+        "Object store URL: file:///path or s3://bucket?endpoint=http://host:9000 "
+        "(default: file://DATA_DIR/store).",
+        _opt_str,
+    )
+    queue: str | None = setting(
+        None,
+        "Job queue and catalogue URL: sqlite:///path/to.db or redis://host:6379/0 "
+        "(default: sqlite://DATA_DIR/vodstack.db).",
+        _opt_str,
+    )
+    log_level: str = setting(
+        "info", "Log level.", str, choices=("debug", "info", "warning", "error")
+    )
+    log_format: str = setting("text", "Log line format.", str, choices=("text", "json"))
+
+    # Uploads.
+    max_upload_size: int = setting(10 * 1024**3, "Largest accepted upload (e.g. 10GiB).", parse_size)
+    keep_source: bool = setting(True, "Keep the uploaded original after transcoding.", parse_bool)
+
+    # Transcoding.
+    worker_concurrency: int = setting(1, "Jobs one worker process runs at once.", int)
+    ffmpeg_path: str = setting("ffmpeg", "ffmpeg binary.")
+    ffprobe_path: str = setting("ffprobe", "ffprobe binary.")
+    ffmpeg_threads: int = setting(0, "Threads per ffmpeg run (0: ffmpeg decides).", int)
+    job_timeout: float = setting(
+        3600.0, "Longest one transcode may run before it is killed.", parse_duration
+    )
+    top_rung: int = setting(
+        1080, "Tallest rendition (short side, pixels): 240 to 2160.", int
+    )
+    segment_duration: float = setting(4.0, "Target HLS segment length in seconds.", parse_duration)
+    keyframe_interval: float = setting(
+        2.0, "Seconds between keyframes (aligned across renditions).", parse_duration
+    )
+    segment_format: str = setting(
+        "fmp4", "HLS segment container.", str, choices=("fmp4", "ts")
+    )
+    x264_preset: str = setting("veryfast", "libx264 preset for every rendition.")
+    scratch_dir: Path | None = setting(
+        None, "Scratch space for transcodes (default: DATA_DIR/scratch).", Path
+    )
+
+    # Jobs.
+    visibility_timeout: float = setting(
+        60.0, "How long a leased job stays invisible without a heartbeat.", parse_duration
+    )
+    max_attempts: int = setting(5, "Attempts before a job is failed for good.", int)
+    retry_base_delay: float = setting(
+        2.0, "First retry delay; doubles each attempt (with full jitter).", parse_duration
+    )
+    retry_max_delay: float = setting(300.0, "Longest delay between retries.", parse_duration)
+
+    # Store client.
+    store_timeout: float = setting(
+        10.0, "Timeout of one object-store call (connect + first byte).", parse_duration
+    )
+
+    @property
+    def store_url(self) -> str:
+        return self.store or f"file://{self.data_dir.resolve() / 'store'}"
+
+    @property
+    def queue_url(self) -> str:
+        return self.queue or f"sqlite://{self.data_dir.resolve() / 'vodstack.db'}"
+
+    @property
+    def scratch_path(self) -> Path:
+        return self.scratch_dir or self.data_dir / "scratch"
+
+    def validate(self) -> Settings:
+        """Raise SettingsError listing every inconsistent value."""
+        problems: list[str] = []
+        if not 0 <= self.port <= 65535:
+            problems.append(f"port must be 0..65535, got {self.port}")
+        if not 240 <= self.top_rung <= 2160:
+            problems.append(f"top_rung must be between 240 and 2160, got {self.top_rung}")
+        if self.worker_concurrency < 0:
+            problems.append("worker_concurrency must be 0 or more")
+        if self.max_upload_size <= 0:
+            problems.append("max_upload_size must be positive")
+        if self.segment_duration <= 0 or self.keyframe_interval <= 0:
+            problems.append("segment_duration and keyframe_interval must be positive")
+        elif self.segment_duration + 1e-9 < self.keyframe_interval:
+            problems.append("segment_duration must be at least keyframe_interval")
+        if self.visibility_timeout < 3:
+            problems.append("visibility_timeout must be at least 3 seconds")
+        if self.max_attempts < 1:
+            problems.append("max_attempts must be at least 1")
+        if not self.store_url.startswith(("file://", "s3://")):
+            problems.append(f"store must be a file:// or s3:// URL, got {self.store_url!r}")
+        if not self.queue_url.startswith(("sqlite://", "redis://", "rediss://")):
+            problems.append(f"queue must be a sqlite:// or redis:// URL, got {self.queue_url!r}")
+        if problems:
+            raise SettingsError("invalid settings:\n  - " + "\n  - ".join(problems))
+        return self
+
+
+def env_name(field_name: str) -> str:
+    return ENV_PREFIX + field_name.upper()
+
+
+def flag_name(field_name: str) -> str:
+    return "--" + field_name.replace("_", "-")
+
+
+def setting_fields() -> tuple[dataclasses.Field[Any], ...]:
+    return dataclasses.fields(Settings)
+
+
+def env_names() -> set[str]:
+    """Every environment variable vodstack reads (used to check compose.yaml)."""
+    return {env_name(f.name) for f in setting_fields()}
+
+
+def parse_value(f: dataclasses.Field[Any], text: str) -> Any:
+    """Parse the text form of one setting, with a message naming the setting on failure."""
+    try:
+        value = f.metadata["parse"](text)
+    except ValueError as exc:
+        raise SettingsError(f"{env_name(f.name)} / {flag_name(f.name)}: {exc}") from None
+    choices = f.metadata.get("choices")
+    if choices and value not in choices:
+        raise SettingsError(
+            f"{env_name(f.name)} / {flag_name(f.name)}: {value!r} is not one of {', '.join(choices)}"
+        )
+    return value
+
+
+def load_settings(
+    environ: Mapping[str, str] | None = None, overrides: Mapping[str, str] | None = None
+) -> Settings:
+    """Build Settings from the environment, then text overrides (CLI flags) on top."""
+    environ = os.environ if environ is None else environ
+    overrides = overrides or {}
+    values: dict[str, Any] = {}
+    for f in setting_fields():
+        text = overrides.get(f.name)
+        if text is None:
+            text = environ.get(env_name(f.name))
+        if text is not None:
+            values[f.name] = parse_value(f, text)
+    return Settings(**values).validate()
