@@ -31,7 +31,9 @@ def start_vodstack(tmp_path: Path) -> Iterator[Callable[..., VodstackProcess]]:
     """Factory: `start_vodstack("serve", "--data-dir", d, env={...})`; all stopped at the end."""
     started: list[VodstackProcess] = []
 
-    def start(*args: str, env: dict[str, str] | None = None, name: str | None = None) -> VodstackProcess:
+    def start(
+        *args: str, env: dict[str, str] | None = None, name: str | None = None
+    ) -> VodstackProcess:
         log_name = name or f"{args[0]}-{len(started)}"
         proc = VodstackProcess(args, log_path=tmp_path / f"{log_name}.log", env=env)
         started.append(proc)

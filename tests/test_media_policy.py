@@ -29,7 +29,12 @@ def test_content_type_by_extension(key: str, expected: str) -> None:
 
 @pytest.mark.parametrize(
     "key",
-    ["videos/a/v1/720p/3.m4s", "videos/a/v1/720p/init.mp4", "videos/a/v1/3.ts", "videos/a/v1/poster.jpg"],
+    [
+        "videos/a/v1/720p/3.m4s",
+        "videos/a/v1/720p/init.mp4",
+        "videos/a/v1/3.ts",
+        "videos/a/v1/poster.jpg",
+    ],
 )
 def test_segments_and_images_are_immutable_for_a_year(key: str) -> None:
     assert cache_control_for(key) == IMMUTABLE

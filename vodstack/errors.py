@@ -13,10 +13,14 @@ from enum import Enum
 class ErrorCode(Enum):
     # value: (code, status, default message)
     BAD_REQUEST = ("bad_request", 400, "The request is malformed.")
-    EMPTY_BODY = ("empty_body", 400, "The request has no body; send the video file as the body.")
+    EMPTY_BODY = (
+        "empty_body", 400, "The request has no body; send the video file as the body.",
+    )
     MISSING_FILE = ("missing_file", 400, "The multipart form has no 'file' field.")
     INVALID_PARAMETER = ("invalid_parameter", 400, "A query parameter is invalid.")
-    UNAUTHORIZED = ("unauthorized", 401, "An API key is required: send Authorization: Bearer <key>.")
+    UNAUTHORIZED = (
+        "unauthorized", 401, "An API key is required: send Authorization: Bearer <key>.",
+    )
     FORBIDDEN = ("forbidden", 403, "This key or token does not allow this request.")
     NOT_FOUND = ("not_found", 404, "Nothing here.")
     VIDEO_NOT_FOUND = ("video_not_found", 404, "No video with this id.")
@@ -31,7 +35,9 @@ class ErrorCode(Enum):
     PAYLOAD_TOO_LARGE = ("payload_too_large", 413, "The upload is larger than the limit.")
     URI_TOO_LONG = ("uri_too_long", 414, "The URL is too long.")
     UNSUPPORTED_MEDIA_TYPE = ("unsupported_media_type", 415, "This content type is not accepted.")
-    RANGE_NOT_SATISFIABLE = ("range_not_satisfiable", 416, "The requested range is not satisfiable.")
+    RANGE_NOT_SATISFIABLE = (
+        "range_not_satisfiable", 416, "The requested range is not satisfiable.",
+    )
     HEADERS_TOO_LARGE = ("headers_too_large", 431, "The request headers are too large.")
     INTERNAL = ("internal", 500, "Something went wrong on our side; it has been logged.")
     BAD_GATEWAY = ("bad_gateway", 502, "The upstream server sent an invalid answer.")
@@ -59,7 +65,7 @@ class ErrorCode(Enum):
         return self.value[2]
 
 
-_BY_STATUS = {}
+_BY_STATUS: dict[int, ErrorCode] = {}
 for _error in ErrorCode:
     _BY_STATUS.setdefault(_error.status, _error)
 

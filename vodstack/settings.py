@@ -121,7 +121,9 @@ class Settings:
     log_format: str = setting("text", "Log line format.", str, choices=("text", "json"))
 
     # Uploads.
-    max_upload_size: int = setting(10 * 1024**3, "Largest accepted upload (e.g. 10GiB).", parse_size)
+    max_upload_size: int = setting(
+        10 * 1024**3, "Largest accepted upload (e.g. 10GiB).", parse_size
+    )
     keep_source: bool = setting(True, "Keep the uploaded original after transcoding.", parse_bool)
 
     # Transcoding.
@@ -228,7 +230,8 @@ def parse_value(f: dataclasses.Field[Any], text: str) -> Any:
     choices = f.metadata.get("choices")
     if choices and value not in choices:
         raise SettingsError(
-            f"{env_name(f.name)} / {flag_name(f.name)}: {value!r} is not one of {', '.join(choices)}"
+            f"{env_name(f.name)} / {flag_name(f.name)}: "
+            f"{value!r} is not one of {', '.join(choices)}"
         )
     return value
 

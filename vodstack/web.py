@@ -68,7 +68,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return error_response(
             ApiError(ErrorCode.QUEUE_UNAVAILABLE, headers={"Retry-After": RETRY_AFTER_SECONDS})
         )
-    except (ConnectionResetError, web.RequestEntityTooLarge):
+    except ConnectionResetError:
         raise
     except Exception:
         log.exception("unhandled error in %s %s", request.method, request.path)
@@ -98,7 +98,9 @@ async def readyz(request: web.Request) -> web.Response:
     return json_response({"status": "ok"})
 
 
-def base_app(settings: Settings, backends: Backends, *, client_max_size: int = 1024**2) -> web.Application:
+def base_app(
+    settings: Settings, backends: Backends, *, client_max_size: int = 1024**2
+) -> web.Application:
     """An application with vodstack's keys, middlewares and health endpoints.
 
     The backends are opened when the app starts and closed when it stops.

@@ -37,7 +37,8 @@ def generate_clip(spec: ClipSpec, directory: Path) -> Path:
         f"testsrc2=size={spec.width}x{spec.height}:rate={spec.fps}:duration={spec.duration}",
     ]
     if spec.audio:
-        cmd += ["-f", "lavfi", "-i", f"sine=frequency=440:sample_rate=48000:duration={spec.duration}"]
+        sine = f"sine=frequency=440:sample_rate=48000:duration={spec.duration}"
+        cmd += ["-f", "lavfi", "-i", sine]
     cmd += ["-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p"]
     if spec.audio:
         cmd += ["-c:a", "aac", "-b:a", "96k"]

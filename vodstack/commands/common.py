@@ -25,7 +25,7 @@ def add_settings_arguments(
     for f in setting_fields():
         if wanted is not None and f.name not in wanted:
             continue
-        default = f.default if f.default is not f.default_factory else f.default_factory()  # type: ignore[misc]
+        default = f.default_factory() if callable(f.default_factory) else f.default
         help_text = f"{f.metadata['help']} [{env_name(f.name)}; default: {default}]"
         kwargs: dict[str, object] = {"dest": f.name, "default": None, "help": help_text}
         if f.metadata.get("choices"):

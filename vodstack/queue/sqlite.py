@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import secrets
 import time
@@ -115,10 +116,8 @@ class SqliteQueue:
             remaining = deadline - time.monotonic()
             if job is not None or remaining <= 0:
                 return job
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wakeup.wait(), min(POLL_INTERVAL, remaining))
-            except TimeoutError:
-                pass
 
     async def _update_leased(self, job: Job, assignments: str, *params: Any) -> bool:
         with unavailable_on_error("job update"):

@@ -6,7 +6,13 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from vodstack.settings import Settings, SettingsError
-from vodstack.store.base import ObjectInfo, ObjectNotFound, ObjectStore, ObjectStream, ObjectTooLarge
+from vodstack.store.base import (
+    ObjectInfo,
+    ObjectNotFound,
+    ObjectStore,
+    ObjectStream,
+    ObjectTooLarge,
+)
 
 __all__ = [
     "ObjectInfo",

@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Install vodstack and everything it needs on Debian/Ubuntu into ./.venv.
+#   scripts/install.sh          what `vodstack serve` needs (ffmpeg, Python, the package)
+#   scripts/install.sh --test   also what the test suite needs (Redis, Chromium, test packages)
+#   scripts/install.sh --bench  also what the benchmarks need (the test needs, nginx, wrk)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+with_tests=0
+with_bench=0
+case "${1:-}" in
+  --test) with_tests=1 ;;
+  --bench) with_tests=1; with_bench=1 ;;
+  "") ;;
+  *) echo "usage: scripts/install.sh [--test|--bench]" >&2; exit 2 ;;
+esac
+
+sudo=""
+if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
+
+wanted=(ffmpeg python3 python3-venv ca-certificates)
+if [ "$with_tests" = 1 ]; then
+  wanted+=(redis-server chromium)
+fi
+if [ "$with_bench" = 1 ]; then
+  wanted+=(wrk)
+  command -v nginx >/dev/null 2>&1 || wanted+=(nginx-light)
+fi
+command -v npm >/dev/null 2>&1 || wanted+=(nodejs npm)
+
+missing=()
+for pkg in "${wanted[@]}"; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "installing system packages: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  $sudo apt-get update -qq
+  $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if [ ! -x .venv/bin/python ]; then
+  python3 -m venv .venv
+fi
+if [ "$with_tests" = 1 ]; then
+  .venv/bin/pip install -q -e ".[test]"
+else
+  .venv/bin/pip install -q -e .
+fi
+echo "vodstack installed in $(pwd)/.venv"
