@@ -32,6 +32,7 @@ class ErrorCode(Enum):
     URI_TOO_LONG = ("uri_too_long", 414, "The URL is too long.")
     UNSUPPORTED_MEDIA_TYPE = ("unsupported_media_type", 415, "This content type is not accepted.")
     RANGE_NOT_SATISFIABLE = ("range_not_satisfiable", 416, "The requested range is not satisfiable.")
+    EXPECTATION_FAILED = ("expectation_failed", 417, "Only 'Expect: 100-continue' is understood.")
     HEADERS_TOO_LARGE = ("headers_too_large", 431, "The request headers are too large.")
     INTERNAL = ("internal", 500, "Something went wrong on our side; it has been logged.")
     BAD_GATEWAY = ("bad_gateway", 502, "The upstream server sent an invalid answer.")
@@ -59,7 +60,7 @@ class ErrorCode(Enum):
         return self.value[2]
 
 
-_BY_STATUS = {}
+_BY_STATUS: dict[int, ErrorCode] = {}
 for _error in ErrorCode:
     _BY_STATUS.setdefault(_error.status, _error)
 
