@@ -22,7 +22,9 @@ SERVER_ENV = "VODSTACK_SERVER"
 CHUNK_SIZE = 1024 * 1024
 CONNECT_TIMEOUT = 10.0
 READ_TIMEOUT = 60.0
-"""How long to wait for any answer byte; an upload's answer comes once the file is stored."""
+"""How long to wait for an answer once the request is sent."""
+UPLOAD_ANSWER_TIMEOUT = 600.0
+"""After the last byte of an upload, the server still flushes the file to disk."""
 
 ProgressCallback = Callable[[int], None]
 
@@ -35,7 +37,7 @@ class ApiAnswerError(ClientError):
     """The server answered with an error status."""
 
     def __init__(self, status: int, code: str, message: str) -> None:
-        super().__init__(f"{message} (HTTP {status}, {code})")
+        super().__init__(f"{message.rstrip('.')} (HTTP {status}, {code})")
         self.status = status
         self.code = code
 
@@ -109,7 +111,9 @@ class VodstackClient:
                 params=query,
                 data=_file_chunks(fh, on_progress),
                 headers=headers,
-                expect100=True,
+                timeout=aiohttp.ClientTimeout(
+                    total=None, connect=CONNECT_TIMEOUT, sock_read=UPLOAD_ANSWER_TIMEOUT
+                ),
             )
         finally:
             await asyncio.to_thread(fh.close)

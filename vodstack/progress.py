@@ -40,8 +40,7 @@ def transcode_line(status: str, progress: float | None, *, with_bar: bool) -> st
     if progress is None:
         return f"transcoding: {status}"
     share = percent(progress, 100)
-    text = f"transcoding: {share:3.0f}%"
-    return f"{text} {bar(share)}" if with_bar else text
+    return f"transcoding: {bar(share) + ' ' if with_bar else ''}{share:3.0f}%"
 
 
 def plain_step(share: float) -> int:

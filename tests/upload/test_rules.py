@@ -137,8 +137,14 @@ def test_too_large_message_in_human_units() -> None:
 
 @pytest.mark.parametrize(
     ("size", "text"),
-    [(0, "0 B"), (1023, "1023 B"), (1024, "1 KiB"), (1536, "1.5 KiB"), (10 * 1024**3, "10 GiB"),
-     (5 * 1024**6, "5120 PiB")],
+    [
+        (0, "0 B"),
+        (1023, "1023 B"),
+        (1024, "1 KiB"),
+        (1536, "1.5 KiB"),
+        (10 * 1024**3, "10 GiB"),
+        (5 * 1024**6, "5120 PiB"),
+    ],
 )
 def test_format_size(size: int, text: str) -> None:
     assert format_size(size) == text
@@ -148,17 +154,28 @@ def test_format_size(size: int, text: str) -> None:
 
 
 def test_base_url_prefers_public_url() -> None:
-    got = urls.base_url("https://v.example/", scheme="http", host="10.0.0.1:8080",
-                        forwarded_proto="http", forwarded_host="other")
+    got = urls.base_url(
+        "https://v.example/",
+        scheme="http",
+        host="10.0.0.1:8080",
+        forwarded_proto="http",
+        forwarded_host="other",
+    )
     assert got == "https://v.example"
 
 
 def test_base_url_from_request_and_forwarded_headers() -> None:
     assert urls.base_url(None, scheme="http", host="127.0.0.1:8080") == "http://127.0.0.1:8080"
-    assert urls.base_url(
-        None, scheme="http", host="origin:8080",
-        forwarded_proto="https,http", forwarded_host="videos.example.org, edge:80",
-    ) == "https://videos.example.org"
+    assert (
+        urls.base_url(
+            None,
+            scheme="http",
+            host="origin:8080",
+            forwarded_proto="https,http",
+            forwarded_host="videos.example.org, edge:80",
+        )
+        == "https://videos.example.org"
+    )
     assert urls.base_url(None, scheme="http", host="[::1]:8080") == "http://[::1]:8080"
 
 
@@ -167,8 +184,9 @@ def test_base_url_from_request_and_forwarded_headers() -> None:
     [("javascript", "evil.example/x"), ("ftp", "a b"), ("", "evil\r\nSet-Cookie: x"), ("", "")],
 )
 def test_base_url_ignores_forged_forwarded_values(proto: str, host: str) -> None:
-    got = urls.base_url(None, scheme="http", host="origin:8080",
-                        forwarded_proto=proto, forwarded_host=host)
+    got = urls.base_url(
+        None, scheme="http", host="origin:8080", forwarded_proto=proto, forwarded_host=host
+    )
     assert got == "http://origin:8080"
 
 
@@ -180,8 +198,14 @@ def test_base_url_with_an_unusable_host_header() -> None:
 
 
 def _video(**changes: object) -> Video:
-    base = Video(id="AAAAAAAAAAAAAAAA", created_at=1_700_000_000.5, updated_at=1_700_000_010.25,
-                 filename="a.mp4", title="A", size=123)
+    base = Video(
+        id="AAAAAAAAAAAAAAAA",
+        created_at=1_700_000_000.5,
+        updated_at=1_700_000_010.25,
+        filename="a.mp4",
+        title="A",
+        size=123,
+    )
     return Video(**{**base.__dict__, **changes})  # type: ignore[arg-type]
 
 
@@ -228,11 +252,18 @@ def test_ready_video_json() -> None:
     assert data["playback_url"] == f"{BASE}/v/AAAAAAAAAAAAAAAA/master.m3u8"
     assert data["poster_url"] == f"{BASE}/v/AAAAAAAAAAAAAAAA/vdeadbeef/poster.jpg"
     assert data["duration"] == 12.5
-    assert data["renditions"] == [{
-        "name": "1080p", "width": 1920, "height": 1080, "resolution": "1920x1080",
-        "bandwidth": 6_000_000, "average_bandwidth": 5_000_000, "codecs": "avc1.640028",
-        "frame_rate": 29.97,
-    }]
+    assert data["renditions"] == [
+        {
+            "name": "1080p",
+            "width": 1920,
+            "height": 1080,
+            "resolution": "1920x1080",
+            "bandwidth": 6_000_000,
+            "average_bandwidth": 5_000_000,
+            "codecs": "avc1.640028",
+            "frame_rate": 29.97,
+        }
+    ]
     assert "progress" not in data and "error" not in data
 
 

@@ -35,7 +35,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     upload.add_argument("--title", help="title shown in the library (default: the file name)")
     upload.add_argument("--no-wait", action="store_true", help="return once the file is uploaded")
     upload.add_argument(
-        "--interval", type=float, default=POLL_INTERVAL, help="seconds between status checks"
+        "--interval", type=_positive_seconds, default=POLL_INTERVAL,
+        help=f"seconds between status checks (default {POLL_INTERVAL:g})",
     )
     upload.add_argument("--json", action="store_true", help="print the final answer as JSON")
     _add_server(upload)
@@ -59,6 +60,16 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     remove.add_argument("video_id", metavar="ID")
     _add_server(remove)
     remove.set_defaults(func=lambda args: _run(rm_command(args)))
+
+
+def _positive_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not 0 < value <= 3600:
+        raise argparse.ArgumentTypeError(f"must be a number of seconds above 0, got {text!r}")
+    return value
 
 
 def _add_server(parser: argparse.ArgumentParser) -> None:
