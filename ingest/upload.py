@@ -118,9 +118,9 @@ async def _replay(backends: Backends, holder: str, base: str) -> web.Response:
 async def receive_video(
     request: web.Request, backends: Backends, context: UploadContext
 ) -> Video:
-    upload = await open_upload(request)
     source_key = keys.source_key(context.video_id)
     try:
+        upload = await open_upload(request)
         info = await backends.store.put_stream(
             source_key,
             _non_empty(upload.chunks()),

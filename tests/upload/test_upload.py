@@ -299,18 +299,32 @@ async def test_bad_idempotency_keys_are_refused(server, http, key: str) -> None:
 # -- interrupted uploads ------------------------------------------------------------------
 
 
+def _chunked(data: bytes) -> bytes:
+    return f"{len(data):x}\r\n".encode() + data + b"\r\n"
+
+
+@pytest.mark.parametrize("form", [False, True], ids=["raw", "multipart"])
 async def test_client_disconnect_mid_upload_leaves_nothing_and_server_keeps_serving(
-    server, http
+    server: IngestServer, http: aiohttp.ClientSession, form: bool
 ) -> None:
     port = int(server.url.rsplit(":", 1)[1])
     _, writer = await asyncio.open_connection("127.0.0.1", port)
+    content_type = b"multipart/form-data; boundary=BOUND" if form else b"video/mp4"
     writer.write(
         b"POST /v1/videos?filename=cut.mp4 HTTP/1.1\r\nHost: x\r\n"
+        b"Content-Type: " + content_type + b"\r\n"
         b"Transfer-Encoding: chunked\r\nIdempotency-Key: cut-short\r\n\r\n"
     )
+    if form:
+        writer.write(
+            _chunked(
+                b'--BOUND\r\nContent-Disposition: form-data; name="file"; filename="cut.mp4"\r\n'
+                b"Content-Type: video/mp4\r\n\r\n"
+            )
+        )
     chunk = payload(256 * 1024)
-    for _ in range(8):  # 2 MiB of an announced-as-longer body
-        writer.write(f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n")
+    for _ in range(8):  # 2 MiB of a body that never ends
+        writer.write(_chunked(chunk))
     await writer.drain()
     await eventually(lambda: temp_files(server))  # streaming into the store has begun
     writer.close()
