@@ -38,6 +38,7 @@ class ErrorCode(Enum):
     RANGE_NOT_SATISFIABLE = (
         "range_not_satisfiable", 416, "The requested range is not satisfiable.",
     )
+    EXPECTATION_FAILED = ("expectation_failed", 417, "Only 'Expect: 100-continue' is understood.")
     HEADERS_TOO_LARGE = ("headers_too_large", 431, "The request headers are too large.")
     INTERNAL = ("internal", 500, "Something went wrong on our side; it has been logged.")
     BAD_GATEWAY = ("bad_gateway", 502, "The upstream server sent an invalid answer.")

@@ -1,0 +1,89 @@
+"""Catalogue records as API JSON: pure functions of a `Video` and the base URL."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from ingest import urls
+from vodstack.catalog import Rendition, Video, VideoStatus
+
+
+def iso8601(timestamp: float) -> str:
+    """`2024-05-01T12:00:00.123Z` (UTC, milliseconds)."""
+    moment = datetime.fromtimestamp(timestamp, UTC)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def rendition_json(rendition: Rendition) -> dict[str, Any]:
+    return {
+        "name": rendition.name,
+        "width": rendition.width,
+        "height": rendition.height,
+        "resolution": f"{rendition.width}x{rendition.height}",
+        "bandwidth": rendition.bandwidth,
+        "average_bandwidth": rendition.average_bandwidth,
+        "codecs": rendition.codecs,
+        "frame_rate": rendition.frame_rate,
+    }
+
+
+def clamp_progress(progress: float) -> float:
+    return round(min(max(progress, 0.0), 100.0), 1)
+
+
+def video_json(video: Video, base: str) -> dict[str, Any]:
+    """`GET /v1/videos/<id>`: what a client needs to follow a video to playback."""
+    data: dict[str, Any] = {
+        "id": video.id,
+        "status": str(video.status),
+        "title": video.title,
+        "filename": video.filename,
+        "size": video.size,
+        "created_at": iso8601(video.created_at),
+        "updated_at": iso8601(video.updated_at),
+        "attempts": video.attempts,
+        "status_url": urls.status_url(base, video.id),
+    }
+    if video.status is VideoStatus.PROCESSING:
+        data["progress"] = clamp_progress(video.progress)
+    if video.status is VideoStatus.FAILED:
+        data["error"] = video.error or "The video could not be processed."
+    if video.status is VideoStatus.READY:
+        data["duration"] = video.duration
+        data["renditions"] = [rendition_json(r) for r in video.renditions]
+        data["playback_url"] = urls.playback_url(base, video.id)
+        data["poster_url"] = (
+            urls.poster_url(base, video.id, video.version) if video.version else None
+        )
+    return data
+
+
+def created_json(video_id: str, base: str) -> dict[str, Any]:
+    """Answer to a successful upload (and to its idempotent replays, unchanged)."""
+    return {
+        "id": video_id,
+        "status": str(VideoStatus.QUEUED),
+        "status_url": urls.status_url(base, video_id),
+        "playback_url": urls.playback_url(base, video_id),
+    }
+
+
+def list_json(
+    videos: list[Video],
+    next_cursor: str | None,
+    base: str,
+    *,
+    limit: int,
+    status: VideoStatus | None,
+) -> dict[str, Any]:
+    next_url = (
+        urls.list_url(base, limit=limit, cursor=next_cursor, status=str(status) if status else None)
+        if next_cursor
+        else None
+    )
+    return {
+        "videos": [video_json(video, base) for video in videos],
+        "next_cursor": next_cursor,
+        "next_url": next_url,
+    }

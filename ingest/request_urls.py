@@ -1,0 +1,18 @@
+"""The base URL for links in an answer to this request (see `ingest.urls.base_url`)."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from ingest.urls import base_url
+from vodstack.web import SETTINGS
+
+
+def request_base_url(request: web.Request) -> str:
+    return base_url(
+        request.app[SETTINGS].public_url,
+        scheme=request.scheme,
+        host=request.host,
+        forwarded_proto=request.headers.get("X-Forwarded-Proto"),
+        forwarded_host=request.headers.get("X-Forwarded-Host"),
+    )

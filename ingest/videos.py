@@ -1,0 +1,93 @@
+"""`GET/PATCH/DELETE /v1/videos/<id>` and `GET /v1/videos`: the catalogue over HTTP."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from aiohttp import web
+
+from ingest import params
+from ingest.presenter import list_json, video_json
+from ingest.request_urls import request_base_url
+from vodstack import keys
+from vodstack.catalog import Video
+from vodstack.errors import ApiError, ErrorCode
+from vodstack.web import BACKENDS, NO_STORE, json_response
+
+log = logging.getLogger(__name__)
+
+EDITABLE_FIELDS = ("title",)
+
+
+async def _existing_video(request: web.Request) -> Video:
+    """The video named in the path; malformed ids are refused before any lookup."""
+    video_id = request.match_info["video_id"]
+    if keys.is_video_id(video_id):
+        video = await request.app[BACKENDS].catalog.get(video_id)
+        if video is not None:
+            return video
+    raise ApiError(ErrorCode.VIDEO_NOT_FOUND, f"No video with id {video_id[:64]!r}.")
+
+
+async def get_video(request: web.Request) -> web.Response:
+    video = await _existing_video(request)
+    return json_response(video_json(video, request_base_url(request)))
+
+
+async def list_videos(request: web.Request) -> web.Response:
+    status, limit, cursor = params.list_query(request.query)
+    videos, next_cursor = await request.app[BACKENDS].catalog.list(
+        status=status, limit=limit, cursor=cursor
+    )
+    base = request_base_url(request)
+    return json_response(list_json(videos, next_cursor, base, limit=limit, status=status))
+
+
+async def patch_video(request: web.Request) -> web.Response:
+    video = await _existing_video(request)
+    changes = _title_changes(await _json_object(request))
+    updated = await request.app[BACKENDS].catalog.update(video.id, **changes)
+    if updated is None:
+        raise ApiError(ErrorCode.VIDEO_NOT_FOUND)
+    return json_response(video_json(updated, request_base_url(request)))
+
+
+async def _json_object(request: web.Request) -> dict[str, Any]:
+    try:
+        data = json.loads(await request.read())
+    except (ValueError, UnicodeDecodeError):
+        raise ApiError(ErrorCode.BAD_REQUEST, "The body is not valid JSON.") from None
+    if not isinstance(data, dict):
+        raise ApiError(ErrorCode.BAD_REQUEST, "The body must be a JSON object.")
+    return data
+
+
+def _title_changes(data: dict[str, Any]) -> dict[str, Any]:
+    unknown = sorted(set(data) - set(EDITABLE_FIELDS))
+    if unknown:
+        raise params.invalid(
+            ", ".join(unknown), f"cannot be changed; editable: {', '.join(EDITABLE_FIELDS)}"
+        )
+    if "title" not in data:
+        raise params.invalid("title", "is required")
+    return {"title": params.validate_title(data["title"])}
+
+
+async def delete_video(request: web.Request) -> web.Response:
+    """Cancel the job, drop the record, then remove the upload and every published object."""
+    video = await _existing_video(request)
+    backends = request.app[BACKENDS]
+    cancelled = await backends.queue.cancel(video.id)
+    await backends.catalog.delete(video.id)
+    removed = await backends.store.delete_prefix(keys.video_prefix(video.id))
+    removed += await backends.store.delete_prefix(keys.upload_prefix(video.id))
+    log.info(
+        "video %s deleted: %d job(s) cancelled, %d object(s) removed",
+        video.id,
+        cancelled,
+        removed,
+        extra={"video_id": video.id},
+    )
+    return web.Response(status=204, headers={"Cache-Control": NO_STORE})
