@@ -235,7 +235,10 @@ class LocalStore:
         await asyncio.to_thread(copy_sync)
 
     def _list_sync(self, prefix: str) -> list[ObjectInfo]:
-        base = self.data_root / prefix if prefix.endswith("/") else (self.data_root / prefix).parent
+        if not prefix or prefix.endswith("/"):
+            base = self.data_root / prefix
+        else:
+            base = (self.data_root / prefix).parent
         if not base.is_dir() or not base.resolve().is_relative_to(self.data_root.resolve()):
             return []
         found: list[ObjectInfo] = []
