@@ -58,7 +58,7 @@ async def media(request: web.Request) -> web.StreamResponse:
     CORS headers too: a player script can then see a 404 or 503 instead of a CORS failure.
     """
     try:
-        response = await _serve(request)
+        return await _serve(request)
     except ApiError as exc:
         response = error_response(exc)
     except StoreUnavailable as exc:
@@ -90,7 +90,9 @@ async def _respond(
 ) -> web.StreamResponse:
     decision = outcome.decision
     if decision is Decision.NOT_MODIFIED:
-        return web.StreamResponse(status=304, headers=validator_headers(info))
+        not_modified = web.StreamResponse(status=304, headers=validator_headers(info))
+        add_cors_headers(not_modified)
+        return not_modified
     if decision is Decision.PRECONDITION_FAILED:
         raise ApiError(ErrorCode.PRECONDITION_FAILED)
     if decision is Decision.NOT_SATISFIABLE:
