@@ -184,12 +184,21 @@ class LocalStore:
             cache_control=meta.get("cache_control") if matches else None,
         )
 
+    def _missing(self, key: str) -> Exception:
+        """ObjectNotFound, unless the whole store directory is gone (then it is the store
+        that is unavailable, not the object that is missing)."""
+        if not self.data_root.is_dir():
+            return StoreUnavailable(f"store directory {self.data_root} is missing")
+        return ObjectNotFound(key)
+
     def _head_sync(self, key: str) -> ObjectInfo:
         try:
             data_path, meta_path = self.paths(key)
             stat = os.stat(data_path)
         except (FileNotFoundError, NotADirectoryError, ValueError):
-            raise ObjectNotFound(key) from None
+            raise self._missing(key) from None
+        except OSError as exc:
+            raise StoreUnavailable(f"cannot read {key} in {self.root}: {exc}") from exc
         if not os.path.isfile(data_path):
             raise ObjectNotFound(key)
         return self._info_from_stat(key, stat, meta_path)
@@ -202,7 +211,9 @@ class LocalStore:
             data_path, meta_path = self.paths(key)
             fh = open(data_path, "rb")  # noqa: SIM115 - owned by the stream
         except (FileNotFoundError, NotADirectoryError, IsADirectoryError, ValueError):
-            raise ObjectNotFound(key) from None
+            raise self._missing(key) from None
+        except OSError as exc:
+            raise StoreUnavailable(f"cannot read {key} in {self.root}: {exc}") from exc
         try:
             info = self._info_from_stat(key, os.fstat(fh.fileno()), meta_path)
             offset = max(0, min(offset, info.size))
