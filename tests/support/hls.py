@@ -16,7 +16,9 @@ from urllib.parse import urljoin
 import m3u8
 
 
-def http_get(url: str, headers: dict[str, str] | None = None, timeout: float = 30) -> tuple[int, dict[str, str], bytes]:
+def http_get(
+    url: str, headers: dict[str, str] | None = None, timeout: float = 30
+) -> tuple[int, dict[str, str], bytes]:
     request = urllib.request.Request(url, headers=headers or {})
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
@@ -36,7 +38,9 @@ def http_json(url: str, method: str = "GET", timeout: float = 30) -> tuple[int, 
         return exc.code, json.loads(body) if body else None
 
 
-def upload_file(base_url: str, path: Path, *, headers: dict[str, str] | None = None) -> tuple[int, Any, dict[str, str]]:
+def upload_file(
+    base_url: str, path: Path, *, headers: dict[str, str] | None = None
+) -> tuple[int, Any, dict[str, str]]:
     """POST the file as a raw body (streamed from disk by urllib)."""
     with open(path, "rb") as body:
         request = urllib.request.Request(
