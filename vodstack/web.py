@@ -68,7 +68,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return error_response(
             ApiError(ErrorCode.QUEUE_UNAVAILABLE, headers={"Retry-After": RETRY_AFTER_SECONDS})
         )
-    except (ConnectionResetError, web.RequestEntityTooLarge):
+    except ConnectionResetError:
         raise
     except Exception:
         log.exception("unhandled error in %s %s", request.method, request.path)
