@@ -175,15 +175,14 @@ def single_value(values: list[str]) -> str | None:
 def parse_age(values: list[str]) -> int | None:
     """The Age field (RFC 9111 §5.1): a single delta-seconds; None when absent.
 
-    Returns -1 when present but invalid (non-numeric, negative, a list, two differing lines):
-    such a response is treated as stale.
+    Returns -1 when present but invalid: non-numeric, negative, a list, or several lines
+    (Age is a singleton field). Such a response is treated as stale (RFC 9111 §4.2.1).
     """
     if not values:
         return None
-    elements = [element for line in values for element in split_list(line)]
-    if not elements or len(set(elements)) != 1:
+    if len(values) != 1:
         return -1
-    age = delta_seconds(elements[0])
+    age = delta_seconds(values[0].strip())
     return -1 if age is None else age
 
 
