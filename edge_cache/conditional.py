@@ -83,11 +83,11 @@ def parse_range(header: str, length: int) -> tuple[int, int] | bool | None:
     if not first.isdigit() or (last and not last.isdigit()):
         return None
     start = int(first)
-    end = int(last) if last else length - 1
-    if end < start:
+    if last and int(last) < start:
         return None
     if start >= length:
         return False
+    end = int(last) if last else length - 1
     return start, min(end, length - 1)
 
 

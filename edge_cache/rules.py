@@ -317,7 +317,8 @@ def decide(
             limit = delta_seconds(allowed) if allowed is not None else None
             if allowed is None or (limit is not None and staleness <= limit):
                 return Use.STALE
-        if staleness <= response.stale_while_revalidate and response.has_validator:
+        window = response.stale_while_revalidate
+        if window > 0 and staleness <= window and response.has_validator:
             return Use.STALE_WHILE_REVALIDATE
     return Use.REVALIDATE if response.has_validator else Use.FETCH
 
