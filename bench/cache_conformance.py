@@ -1,4 +1,4 @@
-"""Run the public HTTP caching test suite (cache-tests.fyi, npm `http-cache-tests`) against the edge.
+"""Run the public HTTP caching test suite (npm `http-cache-tests`, cache-tests.fyi) on the edge.
 
     python bench/cache_conformance.py                 # install if needed, run, print counts
     python bench/cache_conformance.py --id vary-match # one test, with its request/response dump
@@ -95,7 +95,9 @@ def verdict(tests: dict[str, dict[str, Any]], results: dict[str, Any], test_id: 
     return "fail" if kind == "required" else "optional_fail"
 
 
-def summarise(suite: list[dict[str, Any]], results: dict[str, Any], verbose: bool) -> dict[str, Any]:
+def summarise(
+    suite: list[dict[str, Any]], results: dict[str, Any], verbose: bool
+) -> dict[str, Any]:
     tests = {
         test["id"]: test
         for group in suite
@@ -105,7 +107,8 @@ def summarise(suite: list[dict[str, Any]], results: dict[str, Any], verbose: boo
     counts: dict[str, Counter[str]] = {}
     problems: list[str] = []
     for test_id, test in tests.items():
-        kind = {"check": "informational"}.get(test.get("kind", "required"), test.get("kind", "required"))
+        raw_kind = test.get("kind", "required")
+        kind = "informational" if raw_kind == "check" else raw_kind
         symbol = verdict(tests, results, test_id)
         counts.setdefault(kind, Counter())[symbol] += 1
         if kind != "informational" and symbol not in ("pass", "untested"):
@@ -150,7 +153,10 @@ def main() -> int:
     edge_env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "VODSTACK_LOG_LEVEL": "warning"}
     started: list[subprocess.Popen[bytes]] = []
     try:
-        with open(logs / "server.log", "wb") as server_log, open(logs / "edge.log", "wb") as edge_log:
+        with (
+            open(logs / "server.log", "wb") as server_log,
+            open(logs / "edge.log", "wb") as edge_log,
+        ):
             started.append(subprocess.Popen(
                 ["node", "server/server.mjs"], cwd=package, env=server_env,
                 stdout=server_log, stderr=subprocess.STDOUT,

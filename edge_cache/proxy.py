@@ -54,7 +54,7 @@ log = logging.getLogger(__name__)
 X_CACHE = "X-Cache"
 CHUNK = 64 * 1024
 _NO_DIRECTIVES: Directives = {}
-_PREPARED = "edge_cache.prepared"
+_PREPARED: web.RequestKey[bool] = web.RequestKey("edge_cache_prepared", bool)
 _WARM_REQUEST = RequestFacts("GET")
 # Request fields that make the cache evaluate preconditions or a range (RFC 9110 §13, §14).
 _CONDITIONAL_NAMES = ("If-Match", "If-Unmodified-Since", "If-None-Match", "If-Modified-Since",

@@ -112,7 +112,7 @@ def test_surrogate_control_targeting() -> None:
 
 
 def test_s_maxage_beats_max_age_beats_expires() -> None:
-    """RFC 9111 §4.2.1: a shared cache uses s-maxage, then max-age, then Expires − Date."""
+    """RFC 9111 §4.2.1: a shared cache uses s-maxage, then max-age, then Expires - Date."""
     assert response(cache_control="max-age=600, s-maxage=60").lifetime == 60
     assert response(cache_control="max-age=600", expires=format_http_date(NOW + 10)).lifetime == 600
     assert response(expires=format_http_date(NOW + 10)).lifetime == 10
@@ -151,7 +151,9 @@ def test_no_heuristics_for_statuses_not_heuristically_cacheable(status: int) -> 
 def test_age_calculation() -> None:
     """RFC 9111 §4.2.3: corrected_initial_age = max(apparent_age, Age + response_delay), and
     current_age adds the resident time."""
-    facts = response(age="30", delay=2.0, date=format_http_date(NOW - 10), cache_control="max-age=60")
+    facts = response(
+        age="30", delay=2.0, date=format_http_date(NOW - 10), cache_control="max-age=60"
+    )
     assert facts.initial_age == pytest.approx(32)
     assert facts.current_age(NOW + 5) == pytest.approx(37)
     older_date = response(age="3", date=format_http_date(NOW - 50), cache_control="max-age=60")
