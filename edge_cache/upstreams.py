@@ -18,9 +18,6 @@ from edge_cache.breaker import Breaker, State
 
 log = logging.getLogger(__name__)
 
-# Upstream answers that mean "this server is in trouble" (counted by the breaker).
-FAILURE_STATUSES = frozenset({502, 503, 504})
-
 
 class UpstreamError(Exception):
     """No usable answer from any upstream."""
@@ -88,8 +85,8 @@ class PoolConfig:
 class UpstreamPool:
     """Sends requests to the upstreams, spreading them and keeping score of their health.
 
-    Passive checks: connection errors, timeouts and 502/503/504 count as failures on the
-    upstream's breaker; an open breaker takes it out of rotation until a probe succeeds.
+    Passive checks: connection failures and timeouts count against the upstream's breaker
+    (a 5xx answer or a broken response fails that request only); an open breaker takes it out of rotation until a probe succeeds.
     Active checks: `GET health_path` every `health_interval` seconds; a server that does not
     answer (or answers 5xx) leaves rotation until it answers again.
     """
@@ -217,13 +214,16 @@ class UpstreamPool:
                         f"upstream {upstream.url} did not answer in time", timeout=True
                     ) from exc
                 except (aiohttp.ClientError, OSError) as exc:
-                    verdict = False
+                    # A malformed answer or a dropped connection is this request's failure;
+                    # only unreachable or silent servers count against the breaker.
                     raise UpstreamError(f"upstream {upstream.url} failed: {exc}") from exc
-                verdict = response.status not in FAILURE_STATUSES
+                # Any HTTP answer, 5xx included, shows the server is there: an origin may
+                # answer 503 for one URL and be fine for the rest (nginx's max_fails counts
+                # the same way). Connection failures and timeouts are what trip the breaker.
+                verdict = True
                 try:
                     yield response
                 except (aiohttp.ClientPayloadError, aiohttp.ServerDisconnectedError) as exc:
-                    verdict = False
                     raise UpstreamError(f"upstream {upstream.url} broke off: {exc}") from exc
                 except TimeoutError as exc:
                     verdict = False

@@ -658,26 +658,47 @@ async def test_circuit_breaker_opens_then_closes_after_a_good_probe(
     origin: Any, make_edge: Any
 ) -> None:
     spec, server = origin
-    spec.serve("/b", b"down", status=503)
-    edge = await make_edge(server, breaker_threshold=3, breaker_cooldown=0.3)
+    hang = {"seconds": 2.0}
+
+    async def stuck(request: web.Request) -> web.Response:
+        await asyncio.sleep(hang["seconds"])
+        return web.Response(text="up", headers={"Cache-Control": "no-store"})
+
+    spec.routes["/b"] = stuck
+    edge = await make_edge(
+        server, breaker_threshold=3, breaker_cooldown=0.5, upstream_timeout=0.2
+    )
     for _ in range(3):
-        response, _ = await edge.get("/b")
-        assert response.status == 503 and "X-Cache" in response.headers  # the origin's 503
+        response, body = await edge.get("/b")
+        assert response.status == 504
+        assert (await _json(body))["error"]["code"] == "gateway_timeout"
     started = time.monotonic()
     response, body = await edge.get("/b")
-    assert time.monotonic() - started < 0.2
-    assert response.status == 503 and response.headers["Retry-After"]
+    assert time.monotonic() - started < 0.15  # fails fast, nobody waits on the upstream
+    assert response.status == 503 and int(response.headers["Retry-After"]) >= 1
     assert (await _json(body))["error"]["code"] == "upstream_unavailable"
-    assert spec.hits["/b"] == 3  # failed fast, the upstream was not asked
+    assert spec.hits["/b"] == 3
     async with edge.client.get("/readyz") as ready:
         assert ready.status == 503
-    spec.serve("/b", b"up", headers={"Cache-Control": "no-store"})
-    await asyncio.sleep(0.35)
-    response, body = await edge.get("/b")
+    hang["seconds"] = 0.0
+    await asyncio.sleep(0.55)
+    response, body = await edge.get("/b")  # the half-open probe
     assert response.status == 200 and body == b"up"
     assert edge.proxy.pool.upstreams[0].breaker.state.value == "closed"
     async with edge.client.get("/readyz") as ready:
         assert ready.status == 200
+
+
+async def test_upstream_5xx_answers_do_not_trip_the_breaker(origin: Any, make_edge: Any) -> None:
+    spec, server = origin
+    spec.serve("/down", b"no", status=503)
+    spec.serve("/fine", b"yes", headers={"Cache-Control": "no-store"})
+    edge = await make_edge(server, breaker_threshold=2)
+    for _ in range(5):
+        response, body = await edge.get("/down")
+        assert response.status == 503 and body == b"no"
+    response, body = await edge.get("/fine")
+    assert response.status == 200 and body == b"yes"
 
 
 async def test_unreachable_upstream_gives_a_json_502(make_edge: Any,
