@@ -86,7 +86,8 @@ class UpstreamPool:
     """Sends requests to the upstreams, spreading them and keeping score of their health.
 
     Passive checks: connection failures and timeouts count against the upstream's breaker
-    (a 5xx answer or a broken response fails that request only); an open breaker takes it out of rotation until a probe succeeds.
+    (a 5xx answer or a broken response fails that request only); an open breaker takes
+    the upstream out of rotation until a probe succeeds.
     Active checks: `GET health_path` every `health_interval` seconds; a server that does not
     answer (or answers 5xx) leaves rotation until it answers again.
     """
