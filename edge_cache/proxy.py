@@ -337,7 +337,10 @@ class EdgeProxy:
         self._refreshing.add(entry.variant)
         headers = self._upstream_headers(request, drop=CLIENT_PRECONDITIONS)
         headers.extend(_validator_headers(entry))
-        task = asyncio.create_task(self._refresh(entry, req, headers))
+        # The refresh stores for everyone: only the Authorization rule of the triggering
+        # request applies, not its own directives (e.g. no-store).
+        refresh_req = RequestFacts("GET", _NO_DIRECTIVES, req.has_authorization)
+        task = asyncio.create_task(self._refresh(entry, refresh_req, headers))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 

@@ -83,6 +83,19 @@ async def test_miss_then_hit_with_age_and_x_cache(origin: Any, make_edge: Any) -
     assert spec.hits["/a"] == 1
 
 
+async def test_head_is_answered_from_a_stored_get(origin: Any, make_edge: Any) -> None:
+    spec, server = origin
+    spec.serve("/h", b"twelve bytes", headers={"Cache-Control": "max-age=60"})
+    edge = await make_edge(server)
+    async with edge.client.head("/h") as response:
+        assert response.status == 200 and response.headers["X-Cache"] == "MISS"
+    await edge.get("/h")
+    async with edge.client.head("/h") as response:
+        assert response.headers["X-Cache"] == "HIT"
+        assert response.headers["Content-Length"] == "12" and await response.read() == b""
+    assert [seen.method for seen in spec.seen] == ["HEAD", "GET"]
+
+
 async def test_no_store_and_private_are_never_stored(origin: Any, make_edge: Any) -> None:
     spec, server = origin
     spec.serve("/ns", headers={"Cache-Control": "no-store"})
