@@ -118,7 +118,10 @@ class UpstreamPool:
         connector = aiohttp.TCPConnector(
             limit=self.config.connections,
             limit_per_host=0,
-            keepalive_timeout=60.0,
+            # Below the shortest common upstream idle timeout (Node.js closes idle
+            # connections after 5 s): reusing a connection the upstream has just closed
+            # fails a request that carries a body, which cannot be replayed.
+            keepalive_timeout=4.0,
             ttl_dns_cache=300,
             enable_cleanup_closed=True,
         )
