@@ -235,7 +235,10 @@ class LocalStore:
         await asyncio.to_thread(copy_sync)
 
     def _list_sync(self, prefix: str) -> list[ObjectInfo]:
-        base = self.data_root / prefix if prefix.endswith("/") else (self.data_root / prefix).parent
+        if not prefix or prefix.endswith("/"):
+            base = self.data_root / prefix
+        else:
+            base = (self.data_root / prefix).parent
         if not base.is_dir() or not base.resolve().is_relative_to(self.data_root.resolve()):
             return []
         found: list[ObjectInfo] = []
@@ -345,6 +348,9 @@ class LocalStore:
         await asyncio.to_thread(self._delete_sync, key)
 
     async def delete_prefix(self, prefix: str) -> int:
+        if not prefix:
+            raise ValueError("refusing to delete every object: give a non-empty prefix")
+
         def delete_sync() -> int:
             keys = [info.key for info in self._list_sync(prefix)]
             for key in keys:
