@@ -22,8 +22,8 @@ from typing import IO, Any
 
 from aiobotocore.config import AioConfig
 from aiobotocore.session import AioSession, get_session
-from botocore.loaders import Loader, create_loader
 from botocore.exceptions import ClientError
+from botocore.loaders import Loader, create_loader
 
 from vodstack.errors import StoreUnavailable
 from vodstack.keys import is_valid_key

@@ -3,8 +3,10 @@
 Bodies smaller than one part go up as a single PutObject. Longer ones become a multipart
 upload: while part N is being sent, part N+1 fills, so at most two part buffers exist at
 any time. Parts are `BytesIO` buffers, which the HTTP client sends in slices without
-copying them (a `bytes` body would be copied whole into the socket buffer). Any failure, cancellation or `max_size` overrun aborts the multipart upload, so
-no invisible half-upload is left behind to be billed.
+copying them (a `bytes` body would be copied whole into the socket buffer).
+
+Any failure, cancellation or `max_size` overrun aborts the multipart upload, so no
+invisible half-upload is left behind to be billed.
 """
 
 from __future__ import annotations
