@@ -26,7 +26,7 @@ DELETE_BATCH = 1000
 
 # Bucket names as S3 defines them (3-63 chars, lowercase, digits, dots and hyphens).
 _BUCKET_RE = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
-_PREFIX_RE = re.compile(r"[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*")
+_PREFIX_RE = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]*(/[A-Za-z0-9_-][A-Za-z0-9._-]*)*")
 _KNOWN_PARAMS = {"endpoint", "region", "prefix"}
 
 
