@@ -16,7 +16,7 @@ import mimetypes
 import os
 import time
 import uuid
-from collections.abc import AsyncIterable, AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator, Callable
 from pathlib import Path
 from typing import IO, Any
 
@@ -70,10 +70,13 @@ def _session() -> AioSession:
 class S3ObjectStream:
     """The body of one GetObject, read in chunks; `aclose` gives the connection back."""
 
-    def __init__(self, info: ObjectInfo, body: Any, store: S3Store) -> None:
+    def __init__(
+        self, info: ObjectInfo, body: Any, store: S3Store, release: Callable[[], None]
+    ) -> None:
         self.info = info
         self._body = body
         self._store = store
+        self._release = release
 
     def __aiter__(self) -> S3ObjectStream:
         return self
@@ -96,6 +99,7 @@ class S3ObjectStream:
         body, self._body = self._body, None
         if body is not None:
             body.close()
+            self._release()
 
 
 class _EmptyStream:
@@ -158,8 +162,10 @@ class S3Store:
             "aws_access_key_id": access_key_id,
             "aws_secret_access_key": secret_access_key,
         }
+        self._max_requests = config.max_pool_connections
         self._exit_stack: contextlib.AsyncExitStack | None = None
         self._client: Any = None
+        self._slots: asyncio.Semaphore | None = None
 
     @classmethod
     def from_url(cls, url: str, settings: Settings) -> S3Store:
@@ -182,6 +188,8 @@ class S3Store:
     # -- lifecycle -------------------------------------------------------------------------
 
     async def start(self) -> None:
+        if self._slots is None:
+            self._slots = asyncio.Semaphore(self._max_requests)
         if self._client is None:
             stack = contextlib.AsyncExitStack()
             with translated("connect", self.where, self.timeout):
@@ -230,23 +238,33 @@ class S3Store:
         *,
         key: str | None = None,
         deadline: bool = True,
+        keep_slot: bool = False,
         **params: Any,
     ) -> dict[str, Any]:
         """Run one S3 operation; with `deadline`, it must answer within `timeout`.
 
         Requests that carry a large body skip the overall deadline (sending takes as long
         as it takes) and rely on the connect and socket-read timeouts instead.
+
+        Each request first takes one of `max_pool_connections` slots, first come first
+        served: aiohttp's own pool lets new requests overtake waiting ones, which starves
+        some for seconds under load (docs/decisions.md, "S3 client"). With `keep_slot`
+        the caller owns the slot afterwards and must `_slots.release()` it.
         """
-        if self._client is None:
+        if self._client is None or self._slots is None:
             raise StoreUnavailable(f"S3 {what}: the store is not started")
         method = getattr(self._client, operation)
         with translated(what, self.where, self.timeout, key):
-            if not deadline:
-                result: dict[str, Any] = await method(**params)
-                return result
-            async with asyncio.timeout(self.timeout):
-                result = await method(**params)
-                return result
+            async with asyncio.timeout(self.timeout if deadline else None):
+                await self._slots.acquire()
+                try:
+                    result: dict[str, Any] = await method(**params)
+                except BaseException:
+                    self._slots.release()
+                    raise
+        if not keep_slot:
+            self._slots.release()
+        return result
 
     def _object_key(self, key: str) -> str:
         if not is_valid_key(key):
@@ -293,7 +311,7 @@ class S3Store:
         if wanted is not None:
             params["Range"] = wanted
         try:
-            response = await self._call("get", "get_object", key=key, **params)
+            response = await self._call("get", "get_object", key=key, keep_slot=True, **params)
         except StoreUnavailable as exc:
             cause = exc.__cause__
             if isinstance(cause, ClientError) and error_code(cause) == "InvalidRange":
@@ -301,7 +319,10 @@ class S3Store:
                 return _EmptyStream(await self.head(key))
             raise
         size = total_size(response.get("ContentRange"), int(response.get("ContentLength", 0)))
-        return S3ObjectStream(self._info(key, response, size), response["Body"], self)
+        assert self._slots is not None
+        return S3ObjectStream(
+            self._info(key, response, size), response["Body"], self, self._slots.release
+        )
 
     async def read(self, key: str) -> bytes:
         stream = await self.open(key)
