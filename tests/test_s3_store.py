@@ -149,3 +149,20 @@ async def test_outage_then_recovery_without_a_new_store(tmp_path: Path) -> None:
         await store.close()
     finally:
         await asyncio.to_thread(server.stop)
+
+
+async def test_a_stream_dropped_without_aclose_gives_its_slot_back(
+    s3_server: SeaweedServer, s3_store_url: str
+) -> None:
+    store = S3Store.from_url(
+        s3_store_url, s3_settings(s3_server, s3_store_url, s3_max_connections=2, store_timeout=3.0)
+    )
+    await store.start()
+    try:
+        await store.put_bytes("a/b", b"x" * 100_000, content_type="text/plain")
+        for _ in range(5):  # more than the two slots
+            stream = await store.open("a/b")
+            del stream
+        assert len(await store.read("a/b")) == 100_000
+    finally:
+        await store.close()

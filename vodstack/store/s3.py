@@ -96,10 +96,19 @@ class S3ObjectStream:
         return chunk
 
     async def aclose(self) -> None:
+        self._close()
+
+    def _close(self) -> None:
         body, self._body = self._body, None
         if body is not None:
             body.close()
             self._release()
+
+    def __del__(self) -> None:
+        # A stream dropped without aclose() would hold its request slot forever.
+        if self._body is not None:
+            log.warning("S3 stream of %s was not closed; closing it", self.info.key)
+            self._close()
 
 
 class _EmptyStream:
