@@ -132,3 +132,24 @@ async def test_a_frozen_redis_times_out_within_redis_timeout(own_redis: RedisSer
     finally:
         await queue.close()
         await catalog.close()
+
+
+async def test_workers_long_gone_are_forgotten_but_not_those_holding_jobs(
+    redis_url: str,
+) -> None:
+    queue = RedisQueue.from_url(redis_url, Settings(queue=redis_url))
+    await queue.start()
+    try:
+        await queue.enqueue("vid-1", {}, max_attempts=1)
+        await queue.enqueue("vid-2", {}, max_attempts=1)
+        finished = await queue.lease("idle-worker", 60, wait=0)
+        assert finished is not None and await queue.complete(finished)
+        assert await queue.lease("busy-worker", 60, wait=0) is not None
+        await asyncio.sleep(0.05)
+        assert await queue.forget_idle_consumers(0.01) == 1
+        names = {c["name"] for c in await queue.client.xinfo_consumers(
+            queue.keys.stream, "workers"
+        )}
+        assert names == {"busy-worker"}
+    finally:
+        await queue.close()

@@ -38,6 +38,8 @@ SCAN_BATCH = 10
 """Due retries promoted, and stale entries skipped, per lease attempt."""
 FINISHED_JOB_RETENTION = 7 * 24 * 3600
 """Seconds a finished, failed or cancelled job's record is kept (for inspection)."""
+IDLE_CONSUMER_AGE = 24 * 3600.0
+"""Consumers (worker ids) silent this long and holding nothing are forgotten at start-up."""
 
 T = TypeVar("T")
 
@@ -78,6 +80,17 @@ class RedisQueue:
             }
         with unavailable_on_error("creating the consumer group", self.target.where):
             await self._ensure_group()
+            await self.forget_idle_consumers(IDLE_CONSUMER_AGE)
+
+    async def forget_idle_consumers(self, idle_seconds: float) -> int:
+        """Drop the group's record of workers long gone (each restart adds a worker id)."""
+        consumers = await self.client.xinfo_consumers(self.keys.stream, JOB_GROUP)
+        forgotten = 0
+        for consumer in consumers:
+            if consumer["pending"] == 0 and consumer["idle"] >= idle_seconds * 1000:
+                await self.client.xgroup_delconsumer(self.keys.stream, JOB_GROUP, consumer["name"])
+                forgotten += 1
+        return forgotten
 
     async def _ensure_group(self) -> None:
         try:
