@@ -166,3 +166,16 @@ async def test_a_stream_dropped_without_aclose_gives_its_slot_back(
         assert len(await store.read("a/b")) == 100_000
     finally:
         await store.close()
+
+
+async def test_a_bucket_in_another_region_is_created(
+    s3_server: SeaweedServer, s3_store_url: str
+) -> None:
+    url = s3_store_url.replace("region=us-east-1", "region=eu-west-1")
+    store = S3Store.from_url(url, s3_settings(s3_server, url))
+    await store.start()
+    try:
+        await store.put_bytes("a/b", b"x", content_type="text/plain")
+        assert await store.read("a/b") == b"x"
+    finally:
+        await store.close()

@@ -31,6 +31,7 @@ from vodstack.settings import Settings
 from vodstack.store.base import ObjectInfo, ObjectNotFound
 from vodstack.store.s3_errors import error_code, translated
 from vodstack.store.s3_location import (
+    DEFAULT_REGION,
     DELETE_BATCH,
     PART_SIZE,
     S3Location,
@@ -212,6 +213,13 @@ class S3Store:
                 )
             self._exit_stack = stack
         try:
+            await self._ensure_bucket()
+        except BaseException:
+            await self.close()  # a failed start leaves no open client behind
+            raise
+
+    async def _ensure_bucket(self) -> None:
+        try:
             await self._call("check bucket", "head_bucket", Bucket=self.bucket)
         except StoreUnavailable as exc:
             cause = exc.__cause__
@@ -221,8 +229,11 @@ class S3Store:
 
     async def _create_bucket(self) -> None:
         """Create the bucket; another service creating it at the same moment is fine."""
+        params: dict[str, Any] = {"Bucket": self.bucket}
+        if self.location.region != DEFAULT_REGION:  # AWS wants it said, except in us-east-1
+            params["CreateBucketConfiguration"] = {"LocationConstraint": self.location.region}
         try:
-            await self._call("create bucket", "create_bucket", Bucket=self.bucket)
+            await self._call("create bucket", "create_bucket", **params)
             log.info("created bucket %s", self.bucket)
         except StoreUnavailable as exc:
             cause = exc.__cause__
