@@ -162,6 +162,14 @@ class Settings:
         10.0, "Timeout of one object-store call (connect + first byte).", parse_duration
     )
 
+    # Transcoder worker.
+    max_video_dimension: int = setting(
+        8192, "Largest accepted video width or height in pixels; larger uploads fail.", int
+    )
+    publish_concurrency: int = setting(
+        8, "Rendition files a worker uploads to the store at once.", int
+    )
+
     @property
     def store_url(self) -> str:
         return self.store or f"file://{self.data_dir.resolve() / 'store'}"
@@ -197,6 +205,10 @@ class Settings:
             problems.append(f"store must be a file:// or s3:// URL, got {self.store_url!r}")
         if not self.queue_url.startswith(("sqlite://", "redis://", "rediss://")):
             problems.append(f"queue must be a sqlite:// or redis:// URL, got {self.queue_url!r}")
+        if self.max_video_dimension < 16:
+            problems.append("max_video_dimension must be at least 16")
+        if self.publish_concurrency < 1:
+            problems.append("publish_concurrency must be at least 1")
         if problems:
             raise SettingsError("invalid settings:\n  - " + "\n  - ".join(problems))
         return self
