@@ -1,5 +1,5 @@
 """Subcommands of `vodstack`; each module has `register(subparsers)`."""
 
-from vodstack.commands import serve
+from vodstack.commands import serve, worker
 
-COMMAND_MODULES = [serve]
+COMMAND_MODULES = [serve, worker]
