@@ -218,6 +218,17 @@ def test_unreadable_reason_hides_the_server_path() -> None:
     assert "/var/lib" not in reason
 
 
+def test_truncated_mp4_is_called_incomplete() -> None:
+    tail = [
+        "[mov,mp4,m4a,3gp,3g2,mj2 @ 0x5581c9f0e2c0] moov atom not found",
+        "/srv/source: Invalid data found when processing input",
+    ]
+    assert unreadable_reason(tail, "/srv/source") == (
+        "the file is not a video ffmpeg can read "
+        "(ffprobe: moov atom not found; the file is incomplete, was the upload cut short?)"
+    )
+
+
 # -- real ffprobe ----------------------------------------------------------------------
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -16,6 +17,7 @@ import pytest
 
 from tests.support.processes import REPO_ROOT, VodstackProcess
 from tests.test_transcoder_runner import running_with
+from transcoder.worker import Worker
 from vodstack import keys
 from vodstack.backends import Backends
 from vodstack.catalog import Video, VideoStatus
@@ -101,3 +103,69 @@ def test_worker_command_refuses_zero_concurrency(tmp_path: Path) -> None:
     )  # fmt: skip
     assert result.returncode == 2
     assert "worker_concurrency must be at least 1" in result.stderr
+
+
+async def test_a_worker_that_lost_its_lease_stops_and_leaves_the_new_owner_alone(
+    start_vodstack: Callable[..., VodstackProcess],
+    make_clip: Callable[..., Path],
+    tmp_path: Path,
+) -> None:
+    """Worker A is frozen (SIGSTOP) past its lease; B takes the job over and publishes it.
+    When A wakes up, its heartbeat fails: it kills its ffmpeg and writes nothing."""
+    data = tmp_path / "data"
+    settings = Settings(data_dir=data, visibility_timeout=3.0, x264_preset="ultrafast").validate()
+    frozen = start_vodstack(
+        "worker", "--data-dir", str(data), "--port", "0", "--visibility-timeout", "3",
+        "--x264-preset", "veryslow", name="frozen-worker",
+    )  # fmt: skip
+    backends = Backends.from_settings(settings)
+    await backends.start()
+    try:
+        video_id = keys.new_video_id()
+        source = keys.source_key(video_id)
+        await backends.store.put_file(source, make_clip(duration=6, width=640, height=360),
+                                      content_type="video/mp4")  # fmt: skip
+        await backends.catalog.create(Video(id=video_id))
+        job_id = await backends.queue.enqueue(
+            video_id, {"video_id": video_id, "source_key": source}, max_attempts=3
+        )
+        await wait_status(backends, video_id, {VideoStatus.PROCESSING})
+        first_attempt = f"{job_id}-1"
+        deadline = time.monotonic() + 30
+        while not running_with(first_attempt):
+            assert time.monotonic() < deadline, frozen.log_text()
+            await asyncio.sleep(0.05)
+
+        frozen.signal(signal.SIGSTOP)
+        try:
+            await asyncio.sleep(settings.visibility_timeout + 0.5)
+            taker = Worker(settings, backends)
+            await taker.start()
+            try:
+                video = await wait_status(
+                    backends, video_id, {VideoStatus.READY, VideoStatus.FAILED}
+                )
+            finally:
+                await taker.stop()
+        finally:
+            frozen.signal(signal.SIGCONT)
+        assert video.status is VideoStatus.READY and video.attempts == 2
+
+        deadline = time.monotonic() + 10
+        while running_with(first_attempt) or "job abandoned" not in frozen.log_text():
+            assert time.monotonic() < deadline, frozen.log_text()
+            await asyncio.sleep(0.1)
+        assert "lease lost" in frozen.log_text()
+        await asyncio.sleep(1.5)  # anything A might still write would land by now
+        after = await backends.catalog.get(video_id)
+        assert after is not None
+        assert (after.status, after.progress, after.version) == (
+            VideoStatus.READY, 100.0, video.version,
+        )  # fmt: skip
+        stored = [info.key async for info in backends.store.list(keys.video_prefix(video_id))]
+        assert stored and all(
+            key == keys.master_key(video_id) or f"/{video.version}/" in key for key in stored
+        )
+        assert await asyncio.to_thread(frozen.stop) == 0
+    finally:
+        await backends.close()

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from transcoder.errors import PermanentJobError
-from transcoder.runner import run_capture
+from transcoder.runner import clean_line, run_capture
 
 MIN_DIMENSION = 16
 """Smaller than one H.264 macroblock is not a video anyone can watch."""
@@ -284,11 +284,11 @@ def parse_probe(data: Mapping[str, Any], *, max_dimension: int = 8192) -> ProbeR
 
 def unreadable_reason(stderr_lines: Sequence[str], path: Path | str) -> str:
     """The user-facing reason for a file ffprobe could not open at all."""
-    lines = [line.strip() for line in stderr_lines if line.strip()]
-    detail = lines[-1] if lines else "no details"
-    prefix = f"{path}: "
-    if detail.startswith(prefix):
-        detail = detail[len(prefix):]
+    lines = [clean_line(line, [path]) for line in stderr_lines if line.strip()]
+    if any("moov atom not found" in line for line in lines):
+        detail = "moov atom not found; the file is incomplete, was the upload cut short?"
+    else:
+        detail = lines[-1] if lines else "no details"
     return f"the file is not a video ffmpeg can read (ffprobe: {detail})"
 
 

@@ -8,7 +8,7 @@ import logging
 import time
 from collections.abc import Callable
 
-from vodstack.catalog import Catalog
+from vodstack.catalog import Catalog, VideoStatus
 from vodstack.errors import QueueUnavailable
 
 log = logging.getLogger(__name__)
@@ -35,14 +35,19 @@ class Throttle:
 class ProgressReporter:
     """Called with a percentage (from ffmpeg's progress); writes some of them, never blocks.
 
+    Writes only while the record is `processing` by this attempt (its `attempts` matches).
+
     One write is in flight at most; values arriving meanwhile are dropped (the next one
     after the interval carries the news). `close()` waits for the last write, so a final
     status written afterwards is never overtaken by a stale progress value.
     """
 
-    def __init__(self, catalog: Catalog, video_id: str, interval: float = MIN_INTERVAL) -> None:
+    def __init__(
+        self, catalog: Catalog, video_id: str, attempt: int, interval: float = MIN_INTERVAL
+    ) -> None:
         self._catalog = catalog
         self._video_id = video_id
+        self._attempt = attempt
         self._throttle = Throttle(interval)
         self._pending: asyncio.Task[None] | None = None
         self.last_percent = 0.0
@@ -57,6 +62,13 @@ class ProgressReporter:
 
     async def _write(self, percent: float) -> None:
         try:
+            # A worker that lost its lease without noticing yet must not overwrite the
+            # progress (or a finished status) of the attempt that took over.
+            video = await self._catalog.get(self._video_id)
+            if video is None or video.status is not VideoStatus.PROCESSING:
+                return
+            if video.attempts != self._attempt:
+                return
             await self._catalog.update(self._video_id, progress=percent)
         except QueueUnavailable as exc:
             log.debug("progress of %s not saved: %s", self._video_id, exc)

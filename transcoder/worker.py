@@ -210,7 +210,7 @@ class Worker:
             return
 
         self._log(logging.INFO, "started", job, None)
-        reporter = ProgressReporter(self.backends.catalog, job.video_id)
+        reporter = ProgressReporter(self.backends.catalog, job.video_id, job.attempts)
         self._active.add(active)
         active.task = asyncio.create_task(self._transcode(job, active, reporter))
         watcher = asyncio.create_task(self._watch(active))
@@ -299,32 +299,37 @@ class Worker:
             return None
 
     async def _fail(self, job: Job, reason: str) -> None:
-        await self._settle(
-            self.backends.catalog.update(
-                job.video_id, status=VideoStatus.FAILED, error=reason, attempts=job.attempts
-            ),
-            job,
-            "mark failed",
-        )
-        await self._settle(self.backends.queue.fail(job, reason), job, "fail")
+        """Dead-letter the job, then record the reason, only if the lease was still ours."""
+        if await self._settle(self.backends.queue.fail(job, reason), job, "fail"):
+            await self._settle(
+                self.backends.catalog.update(
+                    job.video_id, status=VideoStatus.FAILED, error=reason, attempts=job.attempts
+                ),
+                job,
+                "mark failed",
+            )
+
+    async def _requeue(self, job: Job, handed_back: Any) -> None:
+        """`handed_back` is the queue call giving the job back; the record follows if it did."""
+        if await self._settle(handed_back, job, "hand back"):
+            await self._settle(
+                self.backends.catalog.update(job.video_id, status=VideoStatus.QUEUED, progress=0.0),
+                job,
+                "requeue",
+            )
 
     async def _conclude(
         self, active: ActiveJob, outcome: BaseException | TranscodeResult, elapsed: float
     ) -> None:
         job = active.job
-        catalog, queue = self.backends.catalog, self.backends.queue
+        queue = self.backends.queue
         self.jobs_done += 1
         if isinstance(outcome, TranscodeResult):
             await self._succeeded(job, outcome, elapsed)
         elif isinstance(outcome, asyncio.CancelledError):
             reason = active.abort_reason or Abort.SHUTDOWN
             if reason is Abort.SHUTDOWN:
-                await self._settle(queue.release(job), job, "release")
-                await self._settle(
-                    catalog.update(job.video_id, status=VideoStatus.QUEUED, progress=0.0),
-                    job,
-                    "requeue",
-                )
+                await self._requeue(job, queue.release(job))
             elif reason is Abort.VIDEO_DELETED:
                 await self._settle(queue.fail(job, "the video was deleted"), job, "fail")
             self._log(logging.WARNING, "abandoned", job, elapsed, f"({reason.value})")
@@ -355,8 +360,13 @@ class Worker:
             job,
             "mark ready",
         )
+        if video is None:
+            # Not recorded (catalogue down, or the video deleted meanwhile): leave the job
+            # leased; it runs again after the visibility timeout, or is dropped if deleted.
+            self._log(logging.WARNING, "unrecorded", job, elapsed, "(catalogue not updated)")
+            return
         await self._settle(self.backends.queue.complete(job), job, "complete")
-        if not self.settings.keep_source and video is not None:
+        if not self.settings.keep_source:
             source = str(job.payload.get("source_key") or keys.source_key(job.video_id))
             await self._settle(self.backends.store.delete(source), job, "delete the source of")
         timings = " ".join(f"{name}={value:.2f}s" for name, value in result.timings.items())
@@ -382,10 +392,5 @@ class Worker:
         delay = retry_delay(
             job.attempts, self.settings.retry_base_delay, self.settings.retry_max_delay, self._rng
         )
-        await self._settle(
-            self.backends.catalog.update(job.video_id, status=VideoStatus.QUEUED, progress=0.0),
-            job,
-            "requeue",
-        )
-        await self._settle(self.backends.queue.retry_later(job, delay, reason), job, "retry")
+        await self._requeue(job, self.backends.queue.retry_later(job, delay, reason))
         self._log(logging.WARNING, "retry", job, elapsed, f"in {delay:.1f}s: {reason}")
