@@ -180,7 +180,13 @@ class Worker:
         }
 
     def _log(
-        self, level: int, event: str, job: Job, elapsed: float | None, detail: str = ""
+        self,
+        level: int,
+        event: str,
+        job: Job,
+        elapsed: float | None,
+        detail: str = "",
+        **fields: Any,
     ) -> None:
         """One line per job event, with its duration; the fields also go to JSON logs."""
         took = f" in {elapsed:.2f}s" if elapsed is not None else ""
@@ -195,7 +201,10 @@ class Worker:
             took,
             f" {detail}" if detail else "",
             extra=self._fields(
-                job, event=event, duration=None if elapsed is None else round(elapsed, 3)
+                job,
+                event=event,
+                duration=None if elapsed is None else round(elapsed, 3),
+                **fields,
             ),
         )
 
@@ -376,6 +385,7 @@ class Worker:
             job,
             elapsed,
             f"version={result.version} renditions={len(result.renditions)} {timings}",
+            timings=result.timings,
         )
 
     async def _retry_or_fail(self, job: Job, exc: BaseException, elapsed: float) -> None:
