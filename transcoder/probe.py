@@ -142,8 +142,10 @@ def frame_rate_of(stream: Mapping[str, Any], duration: float) -> tuple[Fraction,
         if abs(real - average) <= real * CFR_TOLERANCE:
             return real, False
         return average, True
-    if average or real:
-        return average or real, False  # type: ignore[return-value]
+    if average is not None:
+        return average, False
+    if real is not None:
+        return real, False
     frames = _int(stream.get("nb_frames"))
     if frames and frames > 1 and duration > 0:
         return Fraction(frames / duration).limit_denominator(1001), True
