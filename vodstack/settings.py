@@ -248,6 +248,14 @@ class Settings:
     )
     warm_concurrency: int = setting(4, "Upstream fetches warming may run at once.", int)
 
+    # Transcoder worker.
+    max_video_dimension: int = setting(
+        8192, "Largest accepted video width or height in pixels; larger uploads fail.", int
+    )
+    publish_concurrency: int = setting(
+        8, "Rendition files a worker uploads to the store at once.", int
+    )
+
     @property
     def store_url(self) -> str:
         return self.store or f"file://{self.data_dir.resolve() / 'store'}"
@@ -296,6 +304,10 @@ class Settings:
         for url in self.upstream:
             if not url.startswith(("http://", "https://")):
                 problems.append(f"upstream must be an http(s):// URL, got {url!r}")
+        if self.max_video_dimension < 16:
+            problems.append("max_video_dimension must be at least 16")
+        if self.publish_concurrency < 1:
+            problems.append("publish_concurrency must be at least 1")
         if problems:
             raise SettingsError("invalid settings:\n  - " + "\n  - ".join(problems))
         return self
