@@ -94,6 +94,8 @@ class Player:
     async def _media(self, session: _Session, index: int) -> MediaPlaylist | None:
         """The rendition's media playlist and init segment (each fetched once a session)."""
         if index not in session.media:
+            if self.deadline.passed:
+                return None
             variant = session.variants[index]
             text = await self._playlist(variant.uri, ObjectKind.MEDIA)
             if text is None:
@@ -105,6 +107,8 @@ class Player:
                 return None
         media = session.media[index]
         if media.init is not None and index not in session.init_fetched:
+            if self.deadline.passed:
+                return None
             fetched, _ = await self.fetcher.get(
                 media.init.uri, ObjectKind.INIT, link_bps=self.link_bps,
                 byterange=media.init.byterange,
@@ -127,6 +131,13 @@ class Player:
             completed=False,
             failed=True,
         )
+
+    def _stopped(self, session: _Session) -> SessionOutcome:
+        """The deadline came before playback could start (not a failure)."""
+        return SessionOutcome(
+            startup=None, stalls=0, stall_seconds=0.0, switches_up=session.switches_up,
+            switches_down=session.switches_down, segments=0, completed=False,
+        )  # fmt: skip
 
     async def session(self, master_url: str) -> SessionOutcome:
         """Play one video from its master playlist until it ends or the deadline."""
@@ -152,7 +163,7 @@ class Player:
         current = choose_variant(bandwidths, estimate(), None)
         media = await self._media(session, current)
         if media is None:
-            return self._failed(None, session)
+            return self._stopped(session) if self.deadline.passed else self._failed(None, session)
         buffer = PlaybackBuffer(
             start_after=media.segments[0].duration, opened_at=opened, speed=config.speed
         )
