@@ -30,6 +30,12 @@ from vodstack.loadtest.config import LoadTestConfig
 from vodstack.loadtest.runner import run_loadtest
 from vodstack.server import install_event_loop_policy
 
+HEADER = (
+    "| target | run | req/s | MB/s | seg ttfb p50 ms | seg ttfb p99 ms | seg p99 ms | errors "
+    "| hit ratio | startup p95 ms | stalls | switches up/down | client CPU |\n"
+    + "|---" * 13 + "|"
+)
+
 
 def row(target: str, run: int, report: dict[str, Any]) -> str:
     segment = report["by_type"]["segment"]
@@ -60,7 +66,6 @@ def main() -> int:
     machine = machine_info()
     print(describe_machine(machine), flush=True)
     reports: list[dict[str, Any]] = []
-    lines = []
     with tempfile.TemporaryDirectory(prefix="vodstack-bench-") as tmp:
         root = Path(tmp)
         clip = generate_clip(ClipSpec(duration=12, width=1280, height=720), root)
@@ -85,6 +90,8 @@ def main() -> int:
                 flush=True,
             )
             install_event_loop_policy()
+            print()
+            print(HEADER)
             for run in range(1, args.runs + 1):
                 for target, base in (("serve (origin)", serve.url), ("edge", edge.url)):
                     config = LoadTestConfig(
@@ -96,17 +103,11 @@ def main() -> int:
                     report["target"] = target
                     report["run"] = run
                     reports.append(report)
-                    lines.append(row(target, run, report))
-                    print(lines[-1], flush=True)
+                    print(row(target, run, report), flush=True)
         finally:
             for service in reversed(started):
                 service.stop()
     machine["load_average_after"] = machine_info()["load_average"]
-    print()
-    print("| target | run | req/s | MB/s | seg ttfb p50 ms | seg ttfb p99 ms | seg p99 ms "
-          "| errors | hit ratio | startup p95 ms | stalls | switches up/down | client CPU |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
-    print("\n".join(lines))
     print(f"\nload average before {machine['load_average']}, after {machine['load_average_after']}")
     path = write_results("players", {"machine": machine, "settings": vars(args),
                                      "reports": reports})  # fmt: skip
