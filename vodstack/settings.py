@@ -164,6 +164,65 @@ class Settings:
         10.0, "Timeout of one object-store call (connect + first byte).", parse_duration
     )
 
+    # Edge cache (`vodstack edge`).
+    upstream: tuple[str, ...] = setting(
+        (),
+        "Upstream server the edge caches (repeat the flag, or comma-separate, for several; "
+        "append #weight=N for weighted balancing).",
+        parse_list,
+        repeatable=True,
+    )
+    cache_size: int = setting(1024**3, "Bytes of responses the edge keeps (e.g. 2GiB).", parse_size)
+    max_object_fraction: float = setting(
+        0.1,
+        "Largest response the edge stores, as a fraction of cache_size; larger ones stream "
+        "through.",
+        float,
+    )
+    purge_token: str | None = setting(
+        None,
+        "Bearer token for the edge's purge and warm endpoints (unset: both disabled).",
+        _opt_str,
+    )
+    lb_policy: str = setting(
+        "least-connections",
+        "How misses are spread over upstreams.",
+        str,
+        choices=("least-connections", "round-robin", "weighted"),
+    )
+    health_check_interval: float = setting(
+        5.0, "Seconds between active upstream health checks (0: off).", parse_duration
+    )
+    health_check_path: str = setting("/healthz", "Path the edge polls on each upstream.")
+    collapse_timeout: float = setting(
+        10.0,
+        "How long requests wait for a concurrent fetch of the same URL before fetching "
+        "themselves.",
+        parse_duration,
+    )
+    upstream_connect_timeout: float = setting(
+        3.0, "Timeout for opening a connection to an upstream.", parse_duration
+    )
+    upstream_timeout: float = setting(
+        30.0, "Longest wait for upstream bytes (first byte and between reads).", parse_duration
+    )
+    breaker_threshold: int = setting(
+        5, "Consecutive failures that take an upstream out of rotation.", int
+    )
+    breaker_cooldown: float = setting(
+        10.0, "Seconds before a failing upstream is probed again.", parse_duration
+    )
+    edge_stale_if_error: float = setting(
+        60.0,
+        "Seconds past expiry the edge may serve a stored response when the upstream fails "
+        "and the response sets no stale-if-error itself.",
+        parse_duration,
+    )
+    warm_max_bytes: int = setting(
+        256 * 1024**2, "Most bytes one warm request may fetch from upstreams.", parse_size
+    )
+    warm_concurrency: int = setting(4, "Upstream fetches warming may run at once.", int)
+
     # Web pages.
     hlsjs_path: Path | None = setting(
         None,
@@ -207,6 +266,15 @@ class Settings:
             problems.append(f"store must be a file:// or s3:// URL, got {self.store_url!r}")
         if not self.queue_url.startswith(("sqlite://", "redis://", "rediss://")):
             problems.append(f"queue must be a sqlite:// or redis:// URL, got {self.queue_url!r}")
+        if self.cache_size <= 0:
+            problems.append("cache_size must be positive")
+        if not 0 < self.max_object_fraction <= 1:
+            problems.append("max_object_fraction must be in (0, 1]")
+        if self.warm_concurrency < 1 or self.breaker_threshold < 1:
+            problems.append("warm_concurrency and breaker_threshold must be at least 1")
+        for url in self.upstream:
+            if not url.startswith(("http://", "https://")):
+                problems.append(f"upstream must be an http(s):// URL, got {url!r}")
         if problems:
             raise SettingsError("invalid settings:\n  - " + "\n  - ".join(problems))
         return self

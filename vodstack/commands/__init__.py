@@ -1,5 +1,5 @@
 """Subcommands of `vodstack`; each module has `register(subparsers)`."""
 
-from vodstack.commands import client, ingest, origin, serve
+from vodstack.commands import client, edge, ingest, origin, serve
 
-COMMAND_MODULES = [serve, ingest, origin, client]
+COMMAND_MODULES = [serve, ingest, origin, edge, client]

@@ -1,0 +1,123 @@
+"""The edge's own endpoints under /_edge/: purge, warm and stats (bearer-token protected)."""
+
+from __future__ import annotations
+
+import hmac
+import json
+from typing import Any
+
+from aiohttp import web
+
+from edge_cache.proxy import EdgeProxy
+from edge_cache.warm import Warmer
+from vodstack.errors import ApiError, ErrorCode
+from vodstack.web import json_response
+
+PROXY: web.AppKey[EdgeProxy] = web.AppKey("edge_proxy", EdgeProxy)
+WARMER: web.AppKey[Warmer] = web.AppKey("edge_warmer", Warmer)
+TOKEN: web.AppKey[str] = web.AppKey("edge_purge_token", str)
+
+MAX_WARM_PATHS = 10_000
+DEFAULT_WARM_SEGMENTS = 3
+
+
+def authorise(request: web.Request) -> None:
+    """401 without a bearer token, 403 with a wrong one; 403 when no token is configured."""
+    expected = request.app.get(TOKEN)
+    if not expected:
+        raise ApiError(
+            ErrorCode.FORBIDDEN,
+            "Purge and warm are disabled on this edge: start it with --purge-token "
+            "(VODSTACK_PURGE_TOKEN).",
+        )
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise ApiError(
+            ErrorCode.UNAUTHORIZED,
+            "Send Authorization: Bearer <purge token>.",
+            headers={"WWW-Authenticate": 'Bearer realm="vodstack-edge"'},
+        )
+    if not hmac.compare_digest(token.strip().encode(), expected.encode()):
+        raise ApiError(ErrorCode.FORBIDDEN, "Wrong purge token.")
+
+
+async def purge(request: web.Request) -> web.Response:
+    """DELETE /_edge/cache?prefix=/v/<id>/ (or ?path=/exact?query) → {"removed": n}."""
+    authorise(request)
+    proxy = request.app[PROXY]
+    prefix = request.query.get("prefix")
+    path = request.query.get("path")
+    if (prefix is None) == (path is None):
+        raise ApiError(ErrorCode.INVALID_PARAMETER, "Give exactly one of ?prefix= or ?path=.")
+    target = prefix if prefix is not None else path
+    assert target is not None
+    if not target.startswith("/"):
+        raise ApiError(ErrorCode.INVALID_PARAMETER, "The prefix or path must start with '/'.")
+    if prefix is not None:
+        removed = proxy.store.purge_prefix(prefix)
+    else:
+        removed = proxy.store.remove_key(target)
+    proxy.stats["purged"] += removed
+    return json_response({"removed": removed})
+
+
+async def warm(request: web.Request) -> web.Response:
+    """POST /_edge/warm {"paths": [...], "budget": bytes?, "segments": n?} → 202.
+
+    A path ending in .m3u8 is expanded: a master playlist to its media playlists, a media
+    playlist to its init segment and first `segments` segments.
+    """
+    authorise(request)
+    try:
+        body: Any = await request.json(loads=json.loads)
+    except (ValueError, UnicodeDecodeError):
+        raise ApiError(ErrorCode.BAD_REQUEST, "The body must be JSON.") from None
+    if isinstance(body, list):
+        body = {"paths": body}
+    if not isinstance(body, dict):
+        raise ApiError(ErrorCode.BAD_REQUEST, 'Send {"paths": ["/path", ...]}.')
+    paths = body.get("paths")
+    if (
+        not isinstance(paths, list) or not paths or len(paths) > MAX_WARM_PATHS
+        or not all(isinstance(p, str) and p.startswith("/") for p in paths)
+    ):
+        raise ApiError(
+            ErrorCode.INVALID_PARAMETER,
+            f"'paths' must be a list of 1 to {MAX_WARM_PATHS} paths starting with '/'.",
+        )
+    budget = body.get("budget")
+    segments = body.get("segments", DEFAULT_WARM_SEGMENTS)
+    if budget is not None and (not isinstance(budget, int) or budget <= 0):
+        raise ApiError(ErrorCode.INVALID_PARAMETER, "'budget' must be a positive byte count.")
+    if not isinstance(segments, int) or not 0 <= segments <= 1000:
+        raise ApiError(ErrorCode.INVALID_PARAMETER, "'segments' must be 0 to 1000.")
+    warmer = request.app[WARMER]
+    job = warmer.submit(paths, budget=budget, segments=segments)
+    return json_response(
+        {"accepted": len(job.paths), "budget": job.budget, "segments": segments}, status=202
+    )
+
+
+async def stats(request: web.Request) -> web.Response:
+    """GET /_edge/stats: counters, cache occupancy and upstream health."""
+    authorise(request)
+    proxy = request.app[PROXY]
+    store = proxy.store
+    return json_response({
+        "cache": {
+            "entries": len(store),
+            "bytes": store.total_bytes,
+            "capacity": store.capacity,
+            "max_object": store.max_object,
+            "evictions": store.evictions,
+        },
+        "counters": dict(proxy.stats),
+        "upstreams": proxy.pool.status(),
+    })
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_delete("/_edge/cache", purge)
+    app.router.add_post("/_edge/warm", warm)
+    app.router.add_get("/_edge/stats", stats)

@@ -1,0 +1,146 @@
+"""Stored responses: one entry per URL and variant, kept in a byte-bounded LRU."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from edge_cache.conditional import Validators
+from edge_cache.lru import ByteLRU
+from edge_cache.rules import ResponseFacts
+
+# Rough bytes of the Python objects around one entry (dataclass, tuples, dict slots), so
+# that many tiny responses cannot exceed the bound by their bookkeeping alone.
+ENTRY_OVERHEAD = 512
+
+Selecting = tuple[tuple[str, str | None], ...]
+"""Normalised values of the request fields named in Vary, by field name (RFC 9111 §4.1)."""
+
+
+@dataclass(eq=False, slots=True)
+class Entry:
+    """A complete stored response, ready to be sent again.
+
+    `headers` are the end-to-end fields to send (no hop-by-hop fields, no Content-Length, no
+    Age: those are computed when sending).
+    """
+
+    key: str
+    selecting: Selecting
+    status: int
+    reason: str
+    headers: tuple[tuple[str, str], ...]
+    body: bytes
+    facts: ResponseFacts
+    validators: Validators = field(init=False)
+    size: int = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.validators = Validators(
+            etag=self.facts.etag,
+            last_modified_time=(
+                self.facts.last_modified_time
+                if self.facts.last_modified_time is not None
+                else self.facts.date_time
+            ),
+        )
+        header_bytes = sum(len(name) + len(value) + 4 for name, value in self.headers)
+        selecting_bytes = sum(len(name) + len(value or "") for name, value in self.selecting)
+        self.size = (
+            ENTRY_OVERHEAD + len(self.key) + selecting_bytes + header_bytes + len(self.body)
+        )
+
+    @property
+    def variant(self) -> tuple[str, Selecting]:
+        return (self.key, self.selecting)
+
+
+def selecting_values(
+    vary: tuple[str, ...], get_all: Callable[[str], list[str]]
+) -> Selecting:
+    """The request's values for the fields named in Vary (absent fields are None)."""
+    from edge_cache.fields import normalise_field
+
+    values: list[tuple[str, str | None]] = []
+    for name in vary:
+        lines = get_all(name)
+        values.append((name, normalise_field(lines) if lines else None))
+    return tuple(values)
+
+
+class ResponseStore:
+    """Entries by (URL, variant) in a `ByteLRU`, plus the variants known for each URL."""
+
+    def __init__(self, capacity: int, max_object: int) -> None:
+        self._lru: ByteLRU[tuple[str, Selecting], Entry] = ByteLRU(
+            capacity, max_item=max_object, on_evict=self._forget
+        )
+        self._variants: dict[str, dict[tuple[str, Selecting], None]] = {}
+        self.evictions = 0
+
+    @property
+    def capacity(self) -> int:
+        return self._lru.capacity
+
+    @property
+    def max_object(self) -> int:
+        return self._lru.max_item
+
+    @property
+    def total_bytes(self) -> int:
+        return self._lru.total
+
+    def __len__(self) -> int:
+        return len(self._lru)
+
+    def _forget(self, variant: tuple[str, Selecting], entry: Entry) -> None:
+        self.evictions += 1
+        variants = self._variants.get(variant[0])
+        if variants is not None:
+            variants.pop(variant, None)
+            if not variants:
+                del self._variants[variant[0]]
+
+    def select(self, key: str, get_all: Callable[[str], list[str]]) -> Entry | None:
+        """The most recent stored response whose selecting fields match the request."""
+        variants = self._variants.get(key)
+        if not variants:
+            return None
+        if len(variants) == 1 and (key, ()) in variants:
+            return self._lru.get((key, ()))  # the usual case: no Vary
+        best: Entry | None = None
+        for variant in variants:
+            entry = self._lru.peek(variant)
+            if entry is None or entry.facts.vary is None:
+                continue
+            if selecting_values(entry.facts.vary, get_all) != entry.selecting:
+                continue
+            if best is None or entry.facts.response_time > best.facts.response_time:
+                best = entry
+        if best is not None:
+            self._lru.get(best.variant)
+        return best
+
+    def put(self, entry: Entry) -> bool:
+        """Store (or replace) the entry; False when it is larger than the object limit."""
+        if not self._lru.put(entry.variant, entry, entry.size):
+            self.remove(entry)
+            return False
+        self._variants.setdefault(entry.key, {})[entry.variant] = None
+        return True
+
+    def remove(self, entry: Entry) -> None:
+        if self._lru.peek(entry.variant) is entry:
+            self._lru.pop(entry.variant)
+
+    def remove_key(self, key: str) -> int:
+        """Drop every variant of one URL; returns how many entries went."""
+        variants = list(self._variants.get(key, ()))
+        for variant in variants:
+            self._lru.pop(variant)
+        return len(variants)
+
+    def purge_prefix(self, prefix: str) -> int:
+        """Drop every entry whose URL (path and query) starts with `prefix`."""
+        keys = [key for key in self._variants if key.startswith(prefix)]
+        return sum(self.remove_key(key) for key in keys)
