@@ -231,3 +231,14 @@ async def test_the_api_is_unchanged_by_the_pages(
     async with http.get(server.url + "/v1/videos") as response:
         assert response.status == 200
         assert (await response.json())["videos"] == []
+
+
+async def test_watch_page_while_the_catalogue_is_down_is_a_503_page(
+    server: IngestServer, http: aiohttp.ClientSession
+) -> None:
+    await server.catalog.close()
+    status, headers, page = await get_text(http, f"{server.url}/watch/{keys.new_video_id()}")
+    assert status == 503
+    assert headers["Retry-After"]
+    assert headers["Content-Type"] == "text/html; charset=utf-8"
+    assert "Temporarily unavailable" in page
