@@ -46,7 +46,7 @@ def content_security_policy(media_origins: Iterable[str] = ()) -> str:
         "default-src 'self'",
         "script-src 'self'",
         "style-src 'self'",
-        f"img-src 'self' data:{extra}",
+        f"img-src 'self'{extra}",
         f"media-src 'self' blob:{extra}",
         f"connect-src 'self'{extra}",
         "worker-src 'self' blob:",

@@ -32,13 +32,14 @@ def test_csp_allows_only_this_origin_for_scripts_and_styles() -> None:
     assert csp["media-src"] == ["'self'", "blob:"]
     assert csp["worker-src"] == ["'self'", "blob:"]
     assert csp["connect-src"] == ["'self'"]
+    assert csp["img-src"] == ["'self'"]
 
 
 def test_csp_lets_media_come_from_the_public_url() -> None:
     csp = directives(content_security_policy(["https://videos.example", "https://videos.example"]))
     assert csp["connect-src"] == ["'self'", "https://videos.example"]
     assert csp["media-src"] == ["'self'", "blob:", "https://videos.example"]
-    assert csp["img-src"] == ["'self'", "data:", "https://videos.example"]
+    assert csp["img-src"] == ["'self'", "https://videos.example"]
     assert csp["script-src"] == ["'self'"]
 
 
