@@ -81,6 +81,7 @@ class VideoItem {
     row.hidden = label === null;
     if (value === null) bar.removeAttribute("value");
     else bar.value = value;
+    bar.setAttribute("aria-label", label || "");
     this.$(".progress-label").textContent = label || "";
   }
 
