@@ -12,10 +12,12 @@ from aiohttp import web
 from vodstack.settings import Settings
 from vodstack.web import SETTINGS
 from webui import policy
+from webui.asset_handler import asset
 from webui.assets import ASSET_ROUTE, load_bundle
 from webui.hlsjs import find_hlsjs
-from webui.pages import WEBUI, WebUI, asset, library_page, watch_page
+from webui.pages import library_page, watch_page
 from webui.render import load_templates
+from webui.state import WEBUI, WebUI
 
 log = logging.getLogger(__name__)
 

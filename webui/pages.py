@@ -1,38 +1,26 @@
-"""Page and asset handlers: render the shells, serve the assets with validators."""
+"""Page handlers: the library and watch shells, and the 404 and 503 pages."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from string import Template
 
 from aiohttp import web
 
 from vodstack import keys
 from vodstack.catalog import Video
-from vodstack.errors import ApiError, ErrorCode, QueueUnavailable
+from vodstack.errors import ErrorCode, QueueUnavailable
 from vodstack.humanize import format_size
 from vodstack.web import BACKENDS, RETRY_AFTER_SECONDS, SETTINGS
 from webui import policy
-from webui.assets import AssetBundle
 from webui.hlsjs import HLSJS_NAME
 from webui.render import Markup, escape, render
+from webui.state import WEBUI, WebUI
 
 log = logging.getLogger(__name__)
 
 MAX_SHOWN_ID = 64
 NO_SCRIPTS = Markup("")
-
-
-@dataclass(frozen=True)
-class WebUI:
-    bundle: AssetBundle
-    templates: Mapping[str, Template]
-    csp: str
-
-
-WEBUI: web.AppKey[WebUI] = web.AppKey("webui", WebUI)
 
 
 def display_title(video: Video) -> str:
@@ -149,32 +137,3 @@ def _unavailable_page(ui: WebUI) -> web.Response:
         status=503,
         headers={"Retry-After": RETRY_AFTER_SECONDS},
     )
-
-
-async def asset(request: web.Request) -> web.Response:
-    """`GET /assets/<version>/<name>`: immutable under the current version, gzip when asked."""
-    ui = request.app[WEBUI]
-    name = request.match_info["name"]
-    item = ui.bundle.get(name)
-    if item is None:
-        raise ApiError(ErrorCode.NOT_FOUND, f"No asset named {name[:MAX_SHOWN_ID]!r}.")
-    current = request.match_info["version"] == ui.bundle.version
-    use_gzip = item.gzip_body is not None and policy.accepts_gzip(
-        request.headers.get("Accept-Encoding")
-    )
-    body, etag = (item.gzip_body, item.gzip_etag) if use_gzip else (item.body, item.etag)
-    headers = {
-        "Cache-Control": policy.VERSIONED_ASSET_CACHE_CONTROL
-        if current
-        else policy.STALE_VERSION_CACHE_CONTROL,
-        "ETag": etag,
-        "X-Content-Type-Options": "nosniff",
-    }
-    if item.gzip_body is not None:
-        headers["Vary"] = "Accept-Encoding"
-    if policy.not_modified(request.headers.get("If-None-Match"), etag):
-        return web.Response(status=304, headers=headers)
-    if use_gzip:
-        headers["Content-Encoding"] = "gzip"
-    headers["Content-Type"] = item.content_type
-    return web.Response(body=body, headers=headers)
