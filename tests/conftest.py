@@ -7,8 +7,18 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.backends import (
+    BACKEND_NAMES,
+    BackendConfig,
+    distributed_backend,
+    fresh_bucket,
+    fresh_prefix,
+    local_backend,
+)
 from tests.support.clips import ClipSpec, generate_clip
 from tests.support.processes import VodstackProcess
+from tests.support.redis_server import RedisServer
+from tests.support.seaweed import SeaweedServer
 
 
 @pytest.fixture(scope="session")
@@ -42,3 +52,46 @@ def start_vodstack(tmp_path: Path) -> Iterator[Callable[..., VodstackProcess]]:
     yield start
     for proc in reversed(started):
         proc.stop()
+
+
+# -- distributed backends: real SeaweedFS (S3) and Redis, one of each per session ---------
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeaweedServer]:
+    with SeaweedServer(tmp_path_factory.mktemp("seaweedfs")) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    with RedisServer(tmp_path_factory.mktemp("redis")) as server:
+        yield server
+
+
+@pytest.fixture
+def s3_store_url(s3_server: SeaweedServer) -> str:
+    """A store URL on a bucket of this test's own (created by the store's start())."""
+    return s3_server.store_url(fresh_bucket())
+
+
+@pytest.fixture
+def redis_url(redis_server: RedisServer) -> str:
+    """A Redis URL with a key prefix of this test's own."""
+    return redis_server.url(prefix=fresh_prefix())
+
+
+@pytest.fixture(params=BACKEND_NAMES)
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> BackendConfig:
+    """Run the test once embedded (directory + SQLite) and once distributed (S3 + Redis).
+
+    `backend.env` goes to subprocesses, `backend.settings(**overrides)` to in-process code.
+    """
+    directory = tmp_path / "backend"
+    if request.param == "local":
+        return local_backend(directory)
+    return distributed_backend(
+        directory,
+        request.getfixturevalue("s3_server"),
+        request.getfixturevalue("redis_server"),
+    )

@@ -9,6 +9,7 @@ def test_video_ids_are_url_safe_and_unguessable() -> None:
     ids = {keys.new_video_id() for _ in range(1000)}
     assert len(ids) == 1000
     assert all(keys.is_video_id(video_id) for video_id in ids)
+    assert all(video_id[0].isalnum() for video_id in ids)
 
 
 def test_layout() -> None:

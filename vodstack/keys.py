@@ -22,8 +22,12 @@ POSTER_NAME = "poster.jpg"
 
 
 def new_video_id() -> str:
-    """A URL-safe, unguessable id (96 random bits)."""
-    return secrets.token_urlsafe(12)
+    """A URL-safe, unguessable id (96 random bits) that starts with a letter or digit,
+    so it is never mistaken for an option on a command line."""
+    while True:
+        video_id = secrets.token_urlsafe(12)
+        if video_id[0].isalnum():
+            return video_id
 
 
 def new_version() -> str:

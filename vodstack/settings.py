@@ -73,14 +73,19 @@ def setting(
     *,
     choices: tuple[str, ...] | None = None,
     repeatable: bool = False,
+    secret: bool = False,
 ) -> Any:
-    """Declare a settings field: its default, help text and how to parse its text form."""
+    """Declare a settings field: its default, help text and how to parse its text form.
+
+    A `secret` field is left out of the settings' repr, so it never reaches a log line.
+    """
     factory_default: dict[str, Any] = (
         {"default_factory": lambda: default} if isinstance(default, (list, tuple)) else
         {"default": default}
     )
     return field(
         metadata={"help": help, "parse": parse, "choices": choices, "repeatable": repeatable},
+        repr=not secret,
         **factory_default,
     )
 
@@ -164,6 +169,25 @@ class Settings:
         10.0, "Timeout of one object-store call (connect + first byte).", parse_duration
     )
 
+    # Distributed backends: S3 object store, Redis job queue and catalogue.
+    s3_access_key_id: str | None = setting(
+        None, "S3 access key id (default: AWS_ACCESS_KEY_ID).", _opt_str
+    )
+    s3_secret_access_key: str | None = setting(
+        None, "S3 secret access key (default: AWS_SECRET_ACCESS_KEY).", _opt_str, secret=True
+    )
+    s3_region: str | None = setting(
+        None,
+        "S3 region when the store URL has no ?region= (default: AWS_REGION or us-east-1).",
+        _opt_str,
+    )
+    s3_max_connections: int = setting(
+        32, "Pooled HTTP connections to S3 per process.", int
+    )
+    redis_timeout: float = setting(
+        5.0, "Timeout of one Redis call (connect or answer).", parse_duration
+    )
+
     # Edge cache (`vodstack edge`).
     upstream: tuple[str, ...] = setting(
         (),
@@ -183,6 +207,7 @@ class Settings:
         None,
         "Bearer token for the edge's purge and warm endpoints (unset: both disabled).",
         _opt_str,
+        secret=True,
     )
     lb_policy: str = setting(
         "least-connections",
@@ -223,6 +248,14 @@ class Settings:
     )
     warm_concurrency: int = setting(4, "Upstream fetches warming may run at once.", int)
 
+    # Transcoder worker.
+    max_video_dimension: int = setting(
+        8192, "Largest accepted video width or height in pixels; larger uploads fail.", int
+    )
+    publish_concurrency: int = setting(
+        8, "Rendition files a worker uploads to the store at once.", int
+    )
+
     # Web pages.
     hlsjs_path: Path | None = setting(
         None,
@@ -262,6 +295,10 @@ class Settings:
             problems.append("visibility_timeout must be at least 3 seconds")
         if self.max_attempts < 1:
             problems.append("max_attempts must be at least 1")
+        if self.s3_max_connections < 1:
+            problems.append("s3_max_connections must be at least 1")
+        if self.redis_timeout <= 0 or self.store_timeout <= 0:
+            problems.append("redis_timeout and store_timeout must be positive")
         if not self.store_url.startswith(("file://", "s3://")):
             problems.append(f"store must be a file:// or s3:// URL, got {self.store_url!r}")
         if not self.queue_url.startswith(("sqlite://", "redis://", "rediss://")):
@@ -275,6 +312,10 @@ class Settings:
         for url in self.upstream:
             if not url.startswith(("http://", "https://")):
                 problems.append(f"upstream must be an http(s):// URL, got {url!r}")
+        if self.max_video_dimension < 16:
+            problems.append("max_video_dimension must be at least 16")
+        if self.publish_concurrency < 1:
+            problems.append("publish_concurrency must be at least 1")
         if problems:
             raise SettingsError("invalid settings:\n  - " + "\n  - ".join(problems))
         return self

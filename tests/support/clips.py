@@ -42,10 +42,17 @@ def generate_clip(spec: ClipSpec, directory: Path) -> Path:
     cmd += ["-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p"]
     if spec.audio:
         cmd += ["-c:a", "aac", "-b:a", "96k"]
-    if spec.rotate is not None:
-        cmd += ["-metadata:s:v:0", f"rotate={spec.rotate}"]
     tmp = path.with_suffix(".tmp" + path.suffix)
     cmd += ["-movflags", "+faststart", str(tmp)] if spec.container == "mp4" else [str(tmp)]
     subprocess.run(cmd, check=True, timeout=120)
+    if spec.rotate is not None:
+        # ffmpeg 5.1 turns the `rotate` tag into a display matrix only on a stream copy.
+        rotated = path.with_suffix(".rot" + path.suffix)
+        subprocess.run(
+            ["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-y", "-i", str(tmp),
+             "-map", "0", "-c", "copy", "-metadata:s:v:0", f"rotate={spec.rotate}", str(rotated)],
+            check=True, timeout=120,
+        )
+        rotated.replace(tmp)
     tmp.rename(path)
     return path

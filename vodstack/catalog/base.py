@@ -94,7 +94,8 @@ class Catalog(Protocol):
     async def check(self) -> None:
         """Raise QueueUnavailable unless the backend answers (for /readyz)."""
 
-    async def create(self, video: Video) -> None: ...
+    async def create(self, video: Video) -> None:
+        """Store a new video; ValueError if one with this id exists."""
 
     async def get(self, video_id: str) -> Video | None: ...
 

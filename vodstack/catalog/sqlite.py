@@ -61,10 +61,13 @@ class SqliteCatalog:
 
     async def create(self, video: Video) -> None:
         with unavailable_on_error("create video"):
-            await self.db.execute(
-                "INSERT INTO videos (id, status, created_at, data) VALUES (?, ?, ?, ?)",
-                (video.id, str(video.status), video.created_at, video.to_json()),
-            )
+            try:
+                await self.db.execute(
+                    "INSERT INTO videos (id, status, created_at, data) VALUES (?, ?, ?, ?)",
+                    (video.id, str(video.status), video.created_at, video.to_json()),
+                )
+            except aiosqlite.IntegrityError:
+                raise ValueError(f"video {video.id} already exists") from None
 
     async def get(self, video_id: str) -> Video | None:
         with unavailable_on_error("get video"):

@@ -359,6 +359,9 @@ class LocalStore:
         await asyncio.to_thread(self._delete_sync, key)
 
     async def delete_prefix(self, prefix: str) -> int:
+        if not prefix:
+            raise ValueError("refusing to delete every object: give a non-empty prefix")
+
         def delete_sync() -> int:
             keys = [info.key for info in self._list_sync(prefix)]
             for key in keys:

@@ -1,0 +1,1 @@
+"""Transcoder worker: lease a job, probe, choose a ladder, run one ffmpeg, publish HLS."""

@@ -1,0 +1,281 @@
+"""Running ffmpeg and ffprobe as asyncio subprocesses that cannot outlive their job.
+
+Each child starts in its own process group (so a kill reaches everything it started) and,
+on Linux, with PR_SET_PDEATHSIG=SIGKILL so the kernel kills it if the worker dies without
+cleaning up. A timeout or a cancelled task kills the group and waits for it. ffmpeg's
+`-progress pipe:1` output is parsed into a percentage; the last lines of stderr are kept
+for the failure reason.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ctypes
+import ctypes.util
+import functools
+import os
+import re
+import signal
+import sys
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from transcoder.errors import FfmpegError, FfmpegInputError, FfmpegTimeout
+
+STDERR_TAIL_LINES = 30
+READ_CHUNK = 64 * 1024
+MAX_LINE = 16 * 1024
+PR_SET_PDEATHSIG = 1
+
+ProgressCallback = Callable[[float], None]
+
+
+# -- progress --------------------------------------------------------------------------
+
+
+class ProgressParser:
+    """ffmpeg `-progress` key=value lines → percent done, once per progress block.
+
+    A block ends with `progress=continue` or `progress=end`; `out_time_us` is the output
+    position in microseconds (`N/A` before the first frame). ffmpeg 5.1 also prints
+    `out_time_ms`, which despite its name is in microseconds too.
+    """
+
+    def __init__(self, duration: float) -> None:
+        self.duration = duration
+        self.percent = 0.0
+
+    def feed(self, line: str) -> float | None:
+        key, _, value = line.strip().partition("=")
+        if key in {"out_time_us", "out_time_ms"}:
+            try:
+                position = int(value) / 1_000_000
+            except ValueError:
+                return None
+            if self.duration > 0 and position >= 0:
+                self.percent = max(self.percent, min(100.0, 100.0 * position / self.duration))
+            return None
+        if key == "progress":
+            if value == "end":
+                self.percent = 100.0
+            return self.percent
+        return None
+
+
+# -- failure classification ------------------------------------------------------------
+
+_PREFIX_RE = re.compile(r"^\[[^\]]+ @ 0x[0-9a-f]+\]\s*")
+_TRANSIENT_MARKERS = (
+    "no space left on device",
+    "cannot allocate memory",
+    "resource temporarily unavailable",
+    "too many open files",
+)
+_INPUT_MARKERS = (
+    (
+        "invalid data found when processing input",
+        "the file is corrupt or not a video ffmpeg can read",
+    ),
+    (
+        "moov atom not found",
+        "the file is incomplete (its MP4 index is missing; was the upload cut short?)",
+    ),
+    ("could not find codec parameters", "ffmpeg could not read the video's codec parameters"),
+    ("decoder (codec", "the video uses a codec ffmpeg cannot decode"),
+    ("unsupported codec", "the video uses a codec ffmpeg cannot decode"),
+    ("does not contain any stream", "the file contains no audio or video streams"),
+    ("invalid nal unit size", "the video stream is corrupt"),
+    ("partial file", "the file is truncated"),
+    ("end of file", "the file is truncated"),
+)
+
+
+def clean_line(line: str, hide: Sequence[str | Path] = ()) -> str:
+    """One stderr line without ffmpeg's `[demuxer @ 0x...]` prefix or server paths."""
+    text = _PREFIX_RE.sub("", line.strip())
+    for path in hide:
+        text = text.replace(f"{path}: ", "").replace(str(path), "input")
+    return text
+
+
+def input_failure_reason(
+    stderr_tail: Sequence[str], returncode: int | None, hide: Sequence[str | Path] = ()
+) -> str | None:
+    """The user-facing reason if ffmpeg failed because of the input file, else None.
+
+    Killed by a signal, out of disk or memory: the machine's fault, worth retrying. Any
+    other failure we do not recognise is retried too (bounded by max attempts), since
+    declaring a good video broken is worse than trying it a few more times.
+    """
+    if returncode is not None and returncode < 0:
+        return None
+    lowered = [line.lower() for line in stderr_tail]
+    if any(marker in line for line in lowered for marker in _TRANSIENT_MARKERS):
+        return None
+    for line, original in zip(reversed(lowered), reversed(stderr_tail), strict=True):
+        for marker, reason in _INPUT_MARKERS:
+            if marker in line:
+                return f"{reason} (ffmpeg: {clean_line(original, hide)})"
+    return None
+
+
+# -- process handling ------------------------------------------------------------------
+
+
+def _load_prctl() -> Callable[[int], None] | None:
+    if not sys.platform.startswith("linux"):
+        return None
+    libc_name = ctypes.util.find_library("c")
+    if not libc_name:
+        return None
+    prctl = ctypes.CDLL(libc_name, use_errno=True).prctl
+
+    def die_with_parent(parent_pid: int) -> None:
+        # Runs in the child between fork and exec: the prctl call, then a check that the
+        # parent did not die before it took effect (the signal would never come).
+        prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        if os.getppid() != parent_pid:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    return die_with_parent
+
+
+_die_with_parent = _load_prctl()
+
+
+async def spawn(cmd: Sequence[str]) -> asyncio.subprocess.Process:
+    """Start `cmd` in its own process group, killed by the kernel if we die."""
+    preexec = (
+        functools.partial(_die_with_parent, os.getpid()) if _die_with_parent is not None else None
+    )
+    try:
+        return await asyncio.create_subprocess_exec(
+            *cmd,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            start_new_session=True,
+            preexec_fn=preexec,
+        )
+    except FileNotFoundError as exc:
+        raise FfmpegError(
+            f"cannot run {cmd[0]!r}: not found (install ffmpeg or set its path)",
+            command=cmd, returncode=None, stderr_tail=[],
+        ) from exc
+
+
+async def kill_group(proc: asyncio.subprocess.Process) -> None:
+    """SIGKILL the child's whole process group and reap it."""
+    if proc.returncode is None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, signal.SIGKILL)
+    await proc.wait()
+
+
+async def _read_lines(stream: asyncio.StreamReader | None, on_line: Callable[[str], None]) -> None:
+    """Every line of a pipe (split on \\n or \\r), very long lines cut, until EOF."""
+    if stream is None:
+        return
+    pending = b""
+    while chunk := await stream.read(READ_CHUNK):
+        pending += chunk
+        *lines, pending = re.split(rb"[\r\n]", pending)
+        for line in lines:
+            if line:
+                on_line(line[:MAX_LINE].decode(errors="replace"))
+        if len(pending) > MAX_LINE:
+            on_line(pending[:MAX_LINE].decode(errors="replace"))
+            pending = b""
+    if pending:
+        on_line(pending[:MAX_LINE].decode(errors="replace"))
+
+
+@dataclass(frozen=True)
+class Captured:
+    returncode: int
+    stdout: bytes
+    stderr_tail: list[str]
+
+
+async def run_capture(cmd: Sequence[str], *, time_limit: float) -> Captured:
+    """Run a short command (ffprobe), keeping all of stdout and the tail of stderr."""
+    proc = await spawn(cmd)
+    tail: deque[str] = deque(maxlen=STDERR_TAIL_LINES)
+    assert proc.stdout is not None
+    stdout_task = asyncio.ensure_future(proc.stdout.read())
+    stderr_task = asyncio.ensure_future(_read_lines(proc.stderr, tail.append))
+    try:
+        async with asyncio.timeout(time_limit):
+            stdout, _ = await asyncio.gather(stdout_task, stderr_task)
+            returncode = await proc.wait()
+    except TimeoutError:
+        await _abort(proc, stdout_task, stderr_task)
+        raise FfmpegTimeout(
+            f"{Path(cmd[0]).name} ran longer than {time_limit:g}s",
+            command=cmd, returncode=None, stderr_tail=list(tail),
+        ) from None
+    except BaseException:
+        await _abort(proc, stdout_task, stderr_task)
+        raise
+    return Captured(returncode, stdout, list(tail))
+
+
+async def _abort(proc: asyncio.subprocess.Process, *readers: asyncio.Future[Any]) -> None:
+    await kill_group(proc)
+    for reader in readers:
+        reader.cancel()
+    await asyncio.gather(*readers, return_exceptions=True)
+
+
+async def run_ffmpeg(
+    cmd: Sequence[str],
+    *,
+    time_limit: float,
+    duration: float,
+    on_progress: ProgressCallback | None = None,
+    hide_paths: Sequence[str | Path] = (),
+) -> None:
+    """Run one ffmpeg command to completion.
+
+    Raises FfmpegTimeout (killed after `time_limit` seconds), FfmpegInputError (the input is at
+    fault: permanent) or FfmpegError (anything else: worth retrying). Cancelling the
+    calling task kills ffmpeg before the cancellation propagates.
+    """
+    parser = ProgressParser(duration)
+    tail: deque[str] = deque(maxlen=STDERR_TAIL_LINES)
+
+    def on_stdout_line(line: str) -> None:
+        percent = parser.feed(line)
+        if percent is not None and on_progress is not None:
+            on_progress(percent)
+
+    proc = await spawn(cmd)
+    stdout_task = asyncio.ensure_future(_read_lines(proc.stdout, on_stdout_line))
+    stderr_task = asyncio.ensure_future(_read_lines(proc.stderr, tail.append))
+    try:
+        async with asyncio.timeout(time_limit):
+            await asyncio.gather(stdout_task, stderr_task)
+            returncode = await proc.wait()
+    except TimeoutError:
+        await _abort(proc, stdout_task, stderr_task)
+        raise FfmpegTimeout(
+            f"ffmpeg ran longer than the job timeout ({time_limit:g}s) and was stopped",
+            command=cmd, returncode=None, stderr_tail=list(tail),
+        ) from None
+    except BaseException:
+        await _abort(proc, stdout_task, stderr_task)
+        raise
+    if returncode == 0:
+        return
+    stderr_tail = list(tail)
+    reason = input_failure_reason(stderr_tail, returncode, hide_paths)
+    message = f"ffmpeg exited with status {returncode}"
+    if reason is not None:
+        raise FfmpegInputError(
+            message, reason=reason, command=cmd, returncode=returncode, stderr_tail=stderr_tail
+        )
+    raise FfmpegError(message, command=cmd, returncode=returncode, stderr_tail=stderr_tail)

@@ -1,0 +1,406 @@
+"""The transcoder worker: lease jobs, run them, record the outcome.
+
+`settings.worker_concurrency` slots each lease and run one job at a time. While a job runs
+its lease is renewed every visibility_timeout/3; if the lease is lost (expired and taken by
+another worker, or the job cancelled) or the video is deleted, ffmpeg is killed and the
+job abandoned. Outcomes:
+
+- published: catalogue `ready` (duration, renditions, version, ready_at, progress 100);
+- permanent error (not a playable video): `failed` at once with the reason, no retry;
+- anything else (store/queue unavailable, ffmpeg timeout, ...): retried after
+  `retry_delay` (exponential backoff, full jitter) until max attempts, then `failed`;
+- shutdown: ffmpeg killed, the lease released so another worker takes the job at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import random
+import secrets
+import socket
+import time
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+from transcoder.errors import (
+    FfmpegError,
+    FfmpegTimeout,
+    LeaseLost,
+    PermanentJobError,
+    VideoGone,
+)
+from transcoder.pipeline import TranscodePipeline, TranscodeResult
+from transcoder.progress import ProgressReporter
+from transcoder.retry import retry_delay
+from transcoder.runner import clean_line
+from vodstack import keys
+from vodstack.backends import Backends
+from vodstack.catalog import VideoStatus
+from vodstack.errors import QueueUnavailable, StoreUnavailable
+from vodstack.queue import Job
+from vodstack.settings import Settings
+
+log = logging.getLogger(__name__)
+
+LEASE_WAIT = 1.0
+"""Longest a slot waits in one lease call: also bounds how long stopping takes."""
+QUEUE_DOWN_BACKOFF = (1.0, 30.0)
+STOP_TIMEOUT = 30.0
+
+
+class Abort(Enum):
+    LEASE_LOST = "lease lost"
+    VIDEO_DELETED = "video deleted"
+    SHUTDOWN = "worker shutting down"
+
+
+@dataclass(eq=False)
+class ActiveJob:
+    job: Job
+    started: float = field(default_factory=time.monotonic)
+    task: asyncio.Task[TranscodeResult] | None = None
+    abort_reason: Abort | None = None
+
+    def abort(self, reason: Abort) -> None:
+        if self.abort_reason is None:
+            self.abort_reason = reason
+        if self.task is not None:
+            self.task.cancel()
+
+
+def new_worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
+
+
+def describe_failure(exc: BaseException) -> str:
+    """A reason for a transient failure, fit for the catalogue (no server paths)."""
+    if isinstance(exc, FfmpegTimeout):
+        return exc.message
+    if isinstance(exc, FfmpegError):
+        last = clean_line(exc.stderr_tail[-1]) if exc.stderr_tail else "no error output"
+        return f"{exc.message} ({last})"
+    if isinstance(exc, StoreUnavailable):
+        return f"the object store was unavailable ({exc})"
+    if isinstance(exc, QueueUnavailable):
+        return f"the job queue was unavailable ({exc})"
+    if isinstance(exc, TimeoutError):
+        return "a storage operation timed out"
+    return f"internal error ({type(exc).__name__}); see the worker log"
+
+
+class Worker:
+    def __init__(
+        self,
+        settings: Settings,
+        backends: Backends,
+        *,
+        worker_id: str | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.settings = settings
+        self.backends = backends
+        self.worker_id = worker_id or new_worker_id()
+        self._rng = rng or random.Random()
+        self._stopping = asyncio.Event()
+        self._slots: list[asyncio.Task[None]] = []
+        self._active: set[ActiveJob] = set()
+        self.jobs_done = 0
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Start the slots; returns at once (the backends must be started already)."""
+        self._stopping.clear()
+        count = max(1, self.settings.worker_concurrency)
+        self._slots = [
+            asyncio.create_task(self._slot(number), name=f"transcoder-slot-{number}")
+            for number in range(count)
+        ]
+        log.info("worker %s started with %d slot(s)", self.worker_id, count)
+
+    async def stop(self, grace: float = STOP_TIMEOUT) -> None:
+        """Stop leasing, kill running ffmpegs and hand their jobs back to the queue."""
+        self._stopping.set()
+        for active in list(self._active):
+            active.abort(Abort.SHUTDOWN)
+        if not self._slots:
+            return
+        _done, pending = await asyncio.wait(self._slots, timeout=grace)
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*self._slots, return_exceptions=True)
+        self._slots = []
+        log.info("worker %s stopped", self.worker_id)
+
+    @property
+    def running_jobs(self) -> int:
+        return len(self._active)
+
+    # -- leasing ---------------------------------------------------------------------------
+
+    async def _slot(self, number: int) -> None:
+        queue = self.backends.queue
+        backoff = QUEUE_DOWN_BACKOFF[0]
+        while not self._stopping.is_set():
+            try:
+                job = await queue.lease(
+                    self.worker_id, self.settings.visibility_timeout, LEASE_WAIT
+                )
+            except QueueUnavailable as exc:
+                log.warning("cannot lease jobs (retrying in %.0fs): %s", backoff, exc)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stopping.wait(), backoff)
+                backoff = min(backoff * 2, QUEUE_DOWN_BACKOFF[1])
+                continue
+            backoff = QUEUE_DOWN_BACKOFF[0]
+            if job is None:
+                continue
+            if self._stopping.is_set():
+                await self._settle(queue.release(job), job, "release")
+                break
+            try:
+                await self.run_job(job)
+            except Exception:  # never let one job take the slot down
+                log.exception("unexpected error handling job %s of video %s", job.id, job.video_id)
+
+    # -- one job ---------------------------------------------------------------------------
+
+    def _fields(self, job: Job, **more: Any) -> dict[str, Any]:
+        return {
+            "video_id": job.video_id,
+            "job_id": job.id,
+            "attempt": job.attempts,
+            "max_attempts": job.max_attempts,
+            "request_id": job.payload.get("request_id"),
+            **more,
+        }
+
+    def _log(
+        self,
+        level: int,
+        event: str,
+        job: Job,
+        elapsed: float | None,
+        detail: str = "",
+        **fields: Any,
+    ) -> None:
+        """One line per job event, with its duration; the fields also go to JSON logs."""
+        took = f" in {elapsed:.2f}s" if elapsed is not None else ""
+        log.log(
+            level,
+            "job %s: video=%s attempt=%d/%d request_id=%s%s%s",
+            event,
+            job.video_id,
+            job.attempts,
+            job.max_attempts,
+            job.payload.get("request_id") or "-",
+            took,
+            f" {detail}" if detail else "",
+            extra=self._fields(
+                job,
+                event=event,
+                duration=None if elapsed is None else round(elapsed, 3),
+                **fields,
+            ),
+        )
+
+    async def run_job(self, job: Job) -> None:
+        """Run one leased job to its outcome (also used by tests)."""
+        active = ActiveJob(job)
+        if job.attempts > job.max_attempts:
+            last = job.last_error or "the worker running it stopped without finishing"
+            reason = f"gave up after {job.max_attempts} attempts; last problem: {last}"
+            await self._fail(job, reason)
+            self._log(logging.WARNING, "failed", job, None, reason)
+            return
+
+        self._log(logging.INFO, "started", job, None)
+        reporter = ProgressReporter(self.backends.catalog, job.video_id, job.attempts)
+        self._active.add(active)
+        active.task = asyncio.create_task(self._transcode(job, active, reporter))
+        watcher = asyncio.create_task(self._watch(active))
+        outcome: BaseException | TranscodeResult
+        try:
+            outcome = await active.task
+        except asyncio.CancelledError as exc:
+            current = asyncio.current_task()
+            if active.abort_reason is None or (current is not None and current.cancelling()):
+                active.task.cancel()
+                raise
+            outcome = exc
+        except Exception as exc:
+            outcome = exc
+        finally:
+            watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watcher
+            await reporter.close()
+            self._active.discard(active)
+        elapsed = time.monotonic() - active.started
+        await self._conclude(active, outcome, elapsed)
+
+    async def _transcode(
+        self, job: Job, active: ActiveJob, reporter: ProgressReporter
+    ) -> TranscodeResult:
+        catalog = self.backends.catalog
+        video = await catalog.update(
+            job.video_id,
+            status=VideoStatus.PROCESSING,
+            progress=0.0,
+            error=None,
+            attempts=job.attempts,
+        )
+        if video is None:
+            raise VideoGone(job.video_id)
+
+        async def before_master() -> None:
+            if not await self.backends.queue.heartbeat(job, self.settings.visibility_timeout):
+                raise LeaseLost(job.id)
+
+        pipeline = TranscodePipeline(
+            self.settings,
+            self.backends,
+            video_id=job.video_id,
+            source_key=str(job.payload.get("source_key") or keys.source_key(job.video_id)),
+            scratch=self.settings.scratch_path / f"{job.id}-{job.attempts}",
+            on_progress=reporter,
+            before_master=before_master,
+        )
+        return await pipeline.run()
+
+    async def _watch(self, active: ActiveJob) -> None:
+        """Heartbeat the lease every visibility_timeout/3; abort when lost or deleted."""
+        job = active.job
+        timeout = self.settings.visibility_timeout
+        last_ok = time.monotonic()
+        while True:
+            await asyncio.sleep(timeout / 3)
+            try:
+                if not await self.backends.queue.heartbeat(job, timeout):
+                    active.abort(Abort.LEASE_LOST)
+                    return
+                last_ok = time.monotonic()
+                if await self.backends.catalog.get(job.video_id) is None:
+                    active.abort(Abort.VIDEO_DELETED)
+                    return
+            except QueueUnavailable as exc:
+                if time.monotonic() - last_ok >= timeout:
+                    log.warning("lease of job %s expired while the queue was down", job.id)
+                    active.abort(Abort.LEASE_LOST)
+                    return
+                log.warning("heartbeat of job %s failed (will retry): %s", job.id, exc)
+
+    # -- outcomes --------------------------------------------------------------------------
+
+    async def _settle(self, call: Any, job: Job, what: str) -> Any:
+        """Await a queue/catalogue call whose failure must not crash the worker.
+
+        If it fails, the lease simply expires and the job runs again: at-least-once.
+        """
+        try:
+            return await call
+        except (QueueUnavailable, StoreUnavailable, OSError) as exc:
+            log.warning("could not %s job %s of video %s: %s", what, job.id, job.video_id, exc)
+            return None
+
+    async def _fail(self, job: Job, reason: str) -> None:
+        """Dead-letter the job, then record the reason, only if the lease was still ours."""
+        if await self._settle(self.backends.queue.fail(job, reason), job, "fail"):
+            await self._settle(
+                self.backends.catalog.update(
+                    job.video_id, status=VideoStatus.FAILED, error=reason, attempts=job.attempts
+                ),
+                job,
+                "mark failed",
+            )
+
+    async def _requeue(self, job: Job, handed_back: Any) -> None:
+        """`handed_back` is the queue call giving the job back; the record follows if it did."""
+        if await self._settle(handed_back, job, "hand back"):
+            await self._settle(
+                self.backends.catalog.update(job.video_id, status=VideoStatus.QUEUED, progress=0.0),
+                job,
+                "requeue",
+            )
+
+    async def _conclude(
+        self, active: ActiveJob, outcome: BaseException | TranscodeResult, elapsed: float
+    ) -> None:
+        job = active.job
+        queue = self.backends.queue
+        self.jobs_done += 1
+        if isinstance(outcome, TranscodeResult):
+            await self._succeeded(job, outcome, elapsed)
+        elif isinstance(outcome, asyncio.CancelledError):
+            reason = active.abort_reason or Abort.SHUTDOWN
+            if reason is Abort.SHUTDOWN:
+                await self._requeue(job, queue.release(job))
+            elif reason is Abort.VIDEO_DELETED:
+                await self._settle(queue.fail(job, "the video was deleted"), job, "fail")
+            self._log(logging.WARNING, "abandoned", job, elapsed, f"({reason.value})")
+        elif isinstance(outcome, LeaseLost):
+            self._log(logging.WARNING, "abandoned", job, elapsed, f"({Abort.LEASE_LOST.value})")
+        elif isinstance(outcome, VideoGone):
+            await self._settle(queue.fail(job, "the video was deleted"), job, "fail")
+            self._log(logging.WARNING, "abandoned", job, elapsed, "(video deleted)")
+        elif isinstance(outcome, PermanentJobError):
+            await self._fail(job, outcome.reason)
+            self._log(logging.WARNING, "failed", job, elapsed, outcome.reason)
+        else:
+            await self._retry_or_fail(job, outcome, elapsed)
+
+    async def _succeeded(self, job: Job, result: TranscodeResult, elapsed: float) -> None:
+        video = await self._settle(
+            self.backends.catalog.update(
+                job.video_id,
+                status=VideoStatus.READY,
+                progress=100.0,
+                error=None,
+                duration=result.duration,
+                renditions=result.renditions,
+                version=result.version,
+                ready_at=time.time(),
+                attempts=job.attempts,
+            ),
+            job,
+            "mark ready",
+        )
+        if video is None:
+            # Not recorded (catalogue down, or the video deleted meanwhile): leave the job
+            # leased; it runs again after the visibility timeout, or is dropped if deleted.
+            self._log(logging.WARNING, "unrecorded", job, elapsed, "(catalogue not updated)")
+            return
+        await self._settle(self.backends.queue.complete(job), job, "complete")
+        if not self.settings.keep_source:
+            source = str(job.payload.get("source_key") or keys.source_key(job.video_id))
+            await self._settle(self.backends.store.delete(source), job, "delete the source of")
+        timings = " ".join(f"{name}={value:.2f}s" for name, value in result.timings.items())
+        self._log(
+            logging.INFO,
+            "succeeded",
+            job,
+            elapsed,
+            f"version={result.version} renditions={len(result.renditions)} {timings}",
+            timings=result.timings,
+        )
+
+    async def _retry_or_fail(self, job: Job, exc: BaseException, elapsed: float) -> None:
+        reason = describe_failure(exc)
+        if isinstance(exc, FfmpegError):
+            log.warning("ffmpeg failed for job %s: %s", job.id, exc.details())
+        elif not isinstance(exc, StoreUnavailable | QueueUnavailable | TimeoutError):
+            log.error("job %s of video %s crashed", job.id, job.video_id, exc_info=exc)
+        if job.is_last_attempt:
+            final = f"{reason} (gave up after {job.attempts} attempts)"
+            await self._fail(job, final)
+            self._log(logging.WARNING, "failed", job, elapsed, final)
+            return
+        delay = retry_delay(
+            job.attempts, self.settings.retry_base_delay, self.settings.retry_max_delay, self._rng
+        )
+        await self._requeue(job, self.backends.queue.retry_later(job, delay, reason))
+        self._log(logging.WARNING, "retry", job, elapsed, f"in {delay:.1f}s: {reason}")
