@@ -29,8 +29,10 @@ from tests.support.compose import (
     Service,
     compose_binary,
     compose_duration,
+    copy_parts,
     dockerfile_env,
     dockerfile_instructions,
+    dockerfile_stages,
     interpolate,
     load_compose,
 )
@@ -38,6 +40,7 @@ from vodstack.cli import build_parser
 from vodstack.commands.common import settings_from_args
 from vodstack.settings import ENV_PREFIX, Settings, env_names
 from vodstack.store.s3_location import parse_s3_url
+from webui.hlsjs import NPM_DIST
 
 REPO = Path(__file__).resolve().parents[1]
 COMPOSE_FILE = REPO / "compose.yaml"
@@ -59,7 +62,15 @@ def compose() -> ComposeModel:
 
 @pytest.fixture(scope="module")
 def image_env() -> dict[str, str]:
-    return dockerfile_env(dockerfile_instructions(DOCKERFILE))
+    """ENV of the image's final stage (what the services run with)."""
+    return dockerfile_env(dockerfile_stages(dockerfile_instructions(DOCKERFILE))[-1].instructions)
+
+
+def docker_ignored() -> set[str]:
+    return {
+        line.strip() for line in (REPO / ".dockerignore").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    }
 
 
 def vodstack_services(compose: ComposeModel) -> list[Service]:
@@ -259,7 +270,7 @@ def test_health_checks_use_endpoints_the_service_serves(
 def test_dockerfile_health_check_is_served_by_every_command(
     compose: ComposeModel, image_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    (check,) = [i for i in dockerfile_instructions(DOCKERFILE) if i.keyword == "HEALTHCHECK"]
+    (check,) = dockerfile_stages(dockerfile_instructions(DOCKERFILE))[-1].all("HEALTHCHECK")
     test = check.exec_form()
     assert test is not None and test[0] == "python"
     url = urlsplit(healthcheck_url(test))
@@ -378,11 +389,9 @@ def test_third_party_images_are_pinned(compose: ComposeModel) -> None:
 
 
 def test_dockerfile_installs_ffmpeg_and_the_package() -> None:
-    instructions = dockerfile_instructions(DOCKERFILE)
-    keywords = [i.keyword for i in instructions]
-    assert instructions[0].keyword == "FROM"
-    assert instructions[0].arguments.startswith("python:3.11-slim")
-    runs = [i.arguments for i in instructions if i.keyword == "RUN"]
+    final = dockerfile_stages(dockerfile_instructions(DOCKERFILE))[-1]
+    assert final.base.startswith("python:3.11-slim")
+    runs = [i.arguments for i in final.all("RUN")]
     assert any("apt-get install" in run and re.search(r"\bffmpeg\b", run) for run in runs)
     assert any(re.search(r"\bpip install \.(\s|$)", run) for run in runs)
 
@@ -394,43 +403,58 @@ def test_dockerfile_installs_ffmpeg_and_the_package() -> None:
     }
     copied = {
         Path(source).name
-        for i in instructions if i.keyword == "COPY"
-        for source in i.arguments.split()[:-1]
+        for flags, sources, _ in map(copy_parts, final.all("COPY")) if "from" not in flags
+        for source in sources
     }
     needed = packages | {"pyproject.toml", pyproject["project"]["readme"]}
     assert needed <= copied, f"not copied into the image: {needed - copied}"
     for name in needed:
         assert (REPO / name).exists(), name
-    ignored = {
-        line.strip() for line in (REPO / ".dockerignore").read_text().splitlines()
-        if line.strip() and not line.startswith("#")
-    }
+    ignored = docker_ignored()
     assert not needed & ignored, ".dockerignore hides what the image needs"
     assert {".env", ".venv", ".git"} <= ignored
 
     # A non-root user, and `vodstack` as the entry point.
-    users = [i.arguments for i in instructions if i.keyword == "USER"]
+    keywords = [i.keyword for i in final.instructions]
+    users = [i.arguments for i in final.all("USER")]
     assert users and users[-1] not in {"root", "0"}
     assert any("useradd" in run and users[-1] in run for run in runs)
     assert keywords.index("USER") < keywords.index("ENTRYPOINT")
-    (entrypoint,) = [i for i in instructions if i.keyword == "ENTRYPOINT"]
+    (entrypoint,) = final.all("ENTRYPOINT")
     assert entrypoint.exec_form() == ["vodstack"]
-    (cmd,) = [i for i in instructions if i.keyword == "CMD"]
+    (cmd,) = final.all("CMD")
     default_command = cmd.exec_form()
     assert default_command is not None
     parse_command(default_command)
 
 
+def test_image_serves_hlsjs_installed_by_npm_ci(image_env: dict[str, str]) -> None:
+    """The watch page needs hls.js: the locked npm version, where VODSTACK_HLSJS_PATH says."""
+    stages = dockerfile_stages(dockerfile_instructions(DOCKERFILE))
+    target = image_env["VODSTACK_HLSJS_PATH"]
+    (flags, sources, _dest), = [
+        parts for parts in map(copy_parts, stages[-1].all("COPY")) if parts[2] == target
+    ]
+    (builder,) = [stage for stage in stages if stage.name == flags.get("from")]
+    workdir = builder.all("WORKDIR")[-1].arguments
+    assert sources == [f"{workdir}/{NPM_DIST}"]
+    copied = {source for _, paths, _ in map(copy_parts, builder.all("COPY")) for source in paths}
+    assert {"package.json", "package-lock.json"} <= copied
+    assert all((REPO / name).is_file() for name in ("package.json", "package-lock.json"))
+    assert any(i.arguments.startswith("npm ci") for i in builder.all("RUN"))
+    assert not {"package.json", "package-lock.json"} & docker_ignored()
+
+
 def test_dockerfile_env_parses_and_matches_the_exposed_port(image_env: dict[str, str]) -> None:
-    instructions = dockerfile_instructions(DOCKERFILE)
-    exposed = [i.arguments for i in instructions if i.keyword == "EXPOSE"]
+    final = dockerfile_stages(dockerfile_instructions(DOCKERFILE))[-1]
+    exposed = [i.arguments for i in final.all("EXPOSE")]
     settings = Settings(
         host=image_env["VODSTACK_HOST"],
         port=int(image_env["VODSTACK_PORT"]),
         data_dir=Path(image_env["VODSTACK_DATA_DIR"]),
     ).validate()
     assert exposed == [str(settings.port)]
-    homes = [i.arguments for i in instructions if i.keyword == "WORKDIR"]
+    homes = [i.arguments for i in final.all("WORKDIR")]
     assert homes[-1] == str(settings.data_dir), "the data directory is the user's home"
 
 

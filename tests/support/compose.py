@@ -191,6 +191,37 @@ def dockerfile_instructions(path: Path) -> list[Instruction]:
     return instructions
 
 
+@dataclass(frozen=True)
+class Stage:
+    base: str
+    name: str | None
+    instructions: list[Instruction]
+
+    def all(self, keyword: str) -> list[Instruction]:
+        return [i for i in self.instructions if i.keyword == keyword]
+
+
+def dockerfile_stages(instructions: list[Instruction]) -> list[Stage]:
+    """The build stages, each from its `FROM image [AS name]` to the next FROM."""
+    stages: list[Stage] = []
+    for instruction in instructions:
+        if instruction.keyword == "FROM":
+            words = instruction.arguments.split()
+            name = words[2] if len(words) == 3 and words[1].upper() == "AS" else None
+            stages.append(Stage(base=words[0], name=name, instructions=[]))
+        elif stages:
+            stages[-1].instructions.append(instruction)
+    return stages
+
+
+def copy_parts(instruction: Instruction) -> tuple[dict[str, str], list[str], str]:
+    """`COPY [--flag=value...] SRC... DEST` → (flags, sources, destination)."""
+    words = instruction.arguments.split()
+    flags = dict(w[2:].partition("=")[::2] for w in words if w.startswith("--"))
+    paths = [w for w in words if not w.startswith("--")]
+    return flags, paths[:-1], paths[-1]
+
+
 def dockerfile_env(instructions: list[Instruction]) -> dict[str, str]:
     """Every `ENV KEY=VALUE ...` (the `key=value` form)."""
     env: dict[str, str] = {}

@@ -126,3 +126,16 @@ async def test_without_media_url_links_follow_the_request(
     async with http.post(server.url + "/v1/videos", data=b"abc") as response:
         created = await response.json()
     assert created["playback_url"] == f"{server.url}/v/{created['id']}/master.m3u8"
+
+
+async def test_pages_let_the_browser_fetch_media_from_media_url(
+    start_ingest: StartIngest, http: aiohttp.ClientSession
+) -> None:
+    """The watch page's Content-Security-Policy must allow the edge the links point at."""
+    server = await start_ingest(media_url="https://media.example/vod")
+    async with http.get(server.url + "/") as response:
+        assert response.status == 200
+        csp = response.headers["Content-Security-Policy"]
+    for directive in ("connect-src", "media-src", "img-src"):
+        (rule,) = [part.strip() for part in csp.split(";") if part.strip().startswith(directive)]
+        assert "https://media.example" in rule.split(), rule
