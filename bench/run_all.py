@@ -41,6 +41,8 @@ BENCHES = (
     Bench("http_vs_nginx", ("--seconds", "3", "--runs", "3"), 600),
     Bench("origin_wrk", ("--seconds", "2", "--runs", "3"), 600),
     Bench("edge_hits", ("--seconds", "2", "--runs", "3"), 600),
+    Bench("origin_store_compare", ("--seconds", "2", "--runs", "3"), 600),
+    Bench("pages_wrk", ("--seconds", "2"), 300),
     Bench("players", ("--players", "30", "--seconds", "10", "--runs", "2"), 600),
     Bench("upload", ("--size-mib", "200"), 300),
     Bench("transcode_overhead", ("--runs", "1"), 600),
