@@ -63,10 +63,10 @@ async def purge(request: web.Request) -> web.Response:
 
 
 async def warm(request: web.Request) -> web.Response:
-    """POST /_edge/warm {"paths": [...], "budget": bytes?, "segments": n?} → 202.
+    """POST /_edge/warm {"paths": [...], "budget": bytes?, "segments": n?, "expand": b?} → 202.
 
-    A path ending in .m3u8 is expanded: a master playlist to its media playlists, a media
-    playlist to its init segment and first `segments` segments.
+    Unless "expand" is false, a path ending in .m3u8 is expanded: a master playlist to its
+    media playlists, a media playlist to its init segment and first `segments` segments.
     """
     authorise(request)
     try:
@@ -92,8 +92,11 @@ async def warm(request: web.Request) -> web.Response:
         raise ApiError(ErrorCode.INVALID_PARAMETER, "'budget' must be a positive byte count.")
     if not isinstance(segments, int) or not 0 <= segments <= 1000:
         raise ApiError(ErrorCode.INVALID_PARAMETER, "'segments' must be 0 to 1000.")
+    expand = body.get("expand", True)
+    if not isinstance(expand, bool):
+        raise ApiError(ErrorCode.INVALID_PARAMETER, "'expand' must be true or false.")
     warmer = request.app[WARMER]
-    job = warmer.submit(paths, budget=budget, segments=segments)
+    job = warmer.submit(paths, budget=budget, segments=segments, expand=expand)
     return json_response(
         {"accepted": len(job.paths), "budget": job.budget, "segments": segments}, status=202
     )
@@ -113,6 +116,7 @@ async def stats(request: web.Request) -> web.Response:
             "evictions": store.evictions,
         },
         "counters": dict(proxy.stats),
+        "warming": request.app[WARMER].running,
         "upstreams": proxy.pool.status(),
     })
 

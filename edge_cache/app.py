@@ -6,8 +6,8 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from edge_cache import admin
-from edge_cache.proxy import EdgeProxy, ProxyConfig
+from edge_cache import admin, health
+from edge_cache.proxy import EdgeProxy, ProxyConfig, no_expect_handler
 from edge_cache.store import ResponseStore
 from edge_cache.upstreams import PoolConfig, UpstreamPool
 from edge_cache.warm import Warmer
@@ -15,7 +15,7 @@ from vodstack.settings import Settings
 from vodstack.web import RETRY_AFTER_SECONDS, SETTINGS, error_middleware, healthz, json_response
 
 
-def build_proxy(settings: Settings) -> EdgeProxy:
+def build_proxy(settings: Settings, *, unix_socket: str | None = None) -> EdgeProxy:
     if not settings.upstream:
         raise ValueError("the edge needs at least one --upstream URL")
     store = ResponseStore(
@@ -32,6 +32,7 @@ def build_proxy(settings: Settings) -> EdgeProxy:
             health_interval=settings.health_check_interval,
             health_path=settings.health_check_path,
             policy=settings.lb_policy,
+            unix_socket=unix_socket,
         ),
     )
     config = ProxyConfig(
@@ -53,9 +54,15 @@ async def readyz(request: web.Request) -> web.Response:
     )
 
 
-def create_app(settings: Settings) -> web.Application:
-    """The edge: /healthz, /readyz, /_edge/* and everything else proxied through the cache."""
-    proxy = build_proxy(settings)
+def create_app(
+    settings: Settings, *, unix_socket: str | None = None, stack_health: bool = False
+) -> web.Application:
+    """The edge: /healthz, /readyz, /_edge/* and everything else proxied through the cache.
+
+    `unix_socket`: reach the upstream through this socket. `stack_health`: /healthz and
+    /readyz also ask the upstreams' own (for an edge in front of its own stack).
+    """
+    proxy = build_proxy(settings, unix_socket=unix_socket)
     app = web.Application(middlewares=[error_middleware])
     app[SETTINGS] = settings
     app[admin.PROXY] = proxy
@@ -73,8 +80,8 @@ def create_app(settings: Settings) -> web.Application:
         await proxy.pool.close()
 
     app.cleanup_ctx.append(lifecycle)
-    app.router.add_get("/healthz", healthz)
-    app.router.add_get("/readyz", readyz)
+    app.router.add_get("/healthz", health.stack_healthz if stack_health else healthz)
+    app.router.add_get("/readyz", health.stack_readyz if stack_health else readyz)
     admin.add_routes(app)
-    app.router.add_route("*", "/{tail:.*}", proxy.handle)
+    app.router.add_route("*", "/{tail:.*}", proxy.handle, expect_handler=no_expect_handler)
     return app

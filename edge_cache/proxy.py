@@ -12,11 +12,11 @@ import asyncio
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
 import aiohttp
-from aiohttp import web
+from aiohttp import HttpVersion11, web
 from multidict import CIMultiDict
 from yarl import URL
 
@@ -40,6 +40,7 @@ from edge_cache.rules import (
     Use,
     analyse_response,
     decide,
+    forbids_storing,
     invalidates,
     is_storable,
     may_serve_stale_on_error,
@@ -173,7 +174,9 @@ class EdgeProxy:
         if revalidating is not None:
             headers.extend(_validator_headers(revalidating))
         request_time = self.clock()
+        since = self.store.generation
         forward_instead = False
+        x_cache = "MISS"
         try:
             async with self.pool.request("GET", key, headers) as resp:
                 response_time = self.clock()
@@ -187,7 +190,9 @@ class EdgeProxy:
                     self.stats["stale_if_error"] += 1
                     return self._send_entry(request, stale, "STALE", response_time)
                 if revalidating is not None and resp.status == 304:
-                    entry = self._updated(revalidating, kept, lines, request_time, response_time)
+                    entry = self._updated(
+                        revalidating, kept, lines, request_time, response_time, since
+                    )
                     if lead is not None:
                         lead.result = entry
                     self.stats["revalidated"] += 1
@@ -195,7 +200,9 @@ class EdgeProxy:
                 facts = analyse_response(
                     resp.status, lines, request_time=request_time, response_time=response_time
                 )
-                self.stats["miss"] += 1
+                if forbids_storing(facts):
+                    x_cache = "BYPASS"  # e.g. API answers (no-store): never the cache's
+                self.stats[x_cache.lower()] += 1
                 if not (is_storable(req, facts) and facts.vary is not None):
                     if not req.has_authorization:
                         self.collapser.mark_uncacheable(key, response_time)
@@ -204,7 +211,7 @@ class EdgeProxy:
                     if "Range" in request.headers and resp.status == 200:
                         forward_instead = True  # let the upstream cut the range
                     else:
-                        return await self._relay(request, resp, kept, facts, "MISS")
+                        return await self._relay(request, resp, kept, facts, x_cache)
                 elif _too_big(resp.content_length, self.store.max_object):
                     if "Range" in request.headers:
                         forward_instead = True
@@ -225,7 +232,7 @@ class EdgeProxy:
                         body=body,
                         facts=facts,
                     )
-                    if self.store.put(entry) and lead is not None:
+                    if self.store.put(entry, since) and lead is not None:
                         lead.result = entry
                     return self._send_entry(request, entry, "MISS", response_time)
         except UpstreamError as exc:
@@ -238,7 +245,7 @@ class EdgeProxy:
                 return self._send_entry(request, stale, "STALE", self.clock())
             raise _api_error(exc) from exc
         assert forward_instead
-        return await self._forward(request, "MISS", stale=stale, req=req)
+        return await self._forward(request, x_cache, stale=stale, req=req)
 
     def _updated(
         self,
@@ -247,8 +254,10 @@ class EdgeProxy:
         lines: dict[str, list[str]],
         request_time: float,
         response_time: float,
+        since: int,
     ) -> Entry:
-        """The stored response freshened by a 304 (RFC 9111 §4.3.4) and stored again."""
+        """The stored response freshened by a 304 (RFC 9111 §4.3.4) and stored again
+        (unless its URL was purged after generation `since`)."""
         headers = updated_headers(list(entry.headers), [
             (name, value) for name, value in kept if name.lower() != "via"
         ])
@@ -268,7 +277,7 @@ class EdgeProxy:
             facts=facts,
         )
         self.store.remove(entry)
-        self.store.put(fresh)
+        self.store.put(fresh, since)
         return fresh
 
     # ---------------------------------------------------------------- warming
@@ -291,13 +300,14 @@ class EdgeProxy:
             if entry is not None:
                 headers.extend(_validator_headers(entry))
             request_time = self.clock()
+            since = self.store.generation
             try:
                 async with self.pool.request("GET", key, headers) as resp:
                     response_time = self.clock()
                     lines, kept = split_response_headers(resp.headers.items())
                     if entry is not None and resp.status == 304:
                         lead.result = self._updated(
-                            entry, kept, lines, request_time, response_time
+                            entry, kept, lines, request_time, response_time, since
                         )
                         return lead.result
                     facts = analyse_response(
@@ -320,7 +330,7 @@ class EdgeProxy:
                         body=body,
                         facts=facts,
                     )
-                    if self.store.put(fresh):
+                    if self.store.put(fresh, since):
                         lead.result = fresh
                     self.stats["warmed"] += 1
                     return lead.result
@@ -347,12 +357,13 @@ class EdgeProxy:
     async def _refresh(self, entry: Entry, req: RequestFacts, headers: HeaderPairs) -> None:
         self.stats["background_refresh"] += 1
         request_time = self.clock()
+        since = self.store.generation
         try:
             async with self.pool.request("GET", entry.key, headers) as resp:
                 response_time = self.clock()
                 lines, kept = split_response_headers(resp.headers.items())
                 if resp.status == 304:
-                    self._updated(entry, kept, lines, request_time, response_time)
+                    self._updated(entry, kept, lines, request_time, response_time, since)
                     return
                 if resp.status in ERROR_STATUSES:
                     return  # keep serving what we have
@@ -378,7 +389,7 @@ class EdgeProxy:
                     headers=stored_headers(kept, response_time),
                     body=body,
                     facts=facts,
-                ))
+                ), since)
         except UpstreamError as exc:
             log.info("background refresh of %s failed: %s", entry.key, exc)
         finally:
@@ -395,14 +406,28 @@ class EdgeProxy:
         stale: Entry | None = None,
         req: RequestFacts | None = None,
     ) -> web.StreamResponse:
-        """Send the request upstream as the client made it and stream the answer back."""
+        """Send the request upstream as the client made it and stream the answer back.
+
+        A request body is streamed, never held: its declared Content-Length goes upstream
+        (so the upstream can refuse too large a body at once), and `Expect: 100-continue`
+        is passed on: the client is told to send the body only when the upstream asks for
+        it. An upstream that neither asks nor answers within `upstream_timeout` gets a 504.
+        """
         headers = self._upstream_headers(request)
-        data = request.content if request.body_exists else None
+        expect_continue = request.body_exists and expects_continue(request)
+        waiting = asyncio.timeout(self.pool.config.read_timeout if expect_continue else None)
+        body: AsyncIterator[bytes] | None = None
+        if request.body_exists:
+            if request.content_length is not None:
+                headers.append(("Content-Length", str(request.content_length)))
+            body = _client_body(request, waiting if expect_continue else None)
         self.stats["bypass" if x_cache == "BYPASS" else "miss"] += 1
         try:
-            async with self.pool.request(
-                request.method, request.raw_path, headers, data=data
+            async with waiting, self.pool.request(
+                request.method, request.raw_path, headers, data=body,
+                expect_continue=expect_continue,
             ) as resp:
+                waiting.reschedule(None)
                 now = self.clock()
                 if (
                     stale is not None and req is not None and resp.status in ERROR_STATUSES
@@ -422,6 +447,8 @@ class EdgeProxy:
             ):
                 return self._send_entry(request, stale, "STALE", now)
             raise _api_error(exc) from exc
+        except TimeoutError as exc:  # only `waiting` raises it: no 100 Continue, no answer
+            raise ApiError(ErrorCode.GATEWAY_TIMEOUT) from exc
 
     def _invalidate(self, request: web.Request, resp: aiohttp.ClientResponse) -> None:
         """RFC 9111 §4.4: the target URI and same-origin Location / Content-Location."""
@@ -491,13 +518,19 @@ class EdgeProxy:
             else:
                 out.content_length = int(length)
         request[_PREPARED] = True
-        await out.prepare(request)
-        if request.method != "HEAD":
-            if prefix:
-                await out.write(prefix)
-            async for chunk in resp.content.iter_chunked(CHUNK):
-                await out.write(chunk)
-        await out.write_eof()
+        try:
+            await out.prepare(request)
+            if request.method != "HEAD":
+                if prefix:
+                    await out.write(prefix)
+                async for chunk in resp.content.iter_chunked(CHUNK):
+                    await out.write(chunk)
+            await out.write_eof()
+        except ConnectionError as exc:
+            # Only writing raises these (upstream read failures are ClientPayloadError or
+            # ServerDisconnectedError, left to the pool): the client went away, as players
+            # do when they seek or switch renditions. Not worth a traceback.
+            log.debug("client left while %s was streamed: %r", request.raw_path, exc)
         return out
 
     def _upstream_headers(
@@ -571,6 +604,37 @@ def _conditional_fields(request: web.Request) -> dict[str, str]:
         for name in _CONDITIONAL_NAMES
         if name in headers
     }
+
+
+def expects_continue(request: web.Request) -> bool:
+    """An HTTP/1.1 request that waits for 100 Continue before sending its body."""
+    return (
+        request.version >= HttpVersion11
+        and request.headers.get("Expect", "").strip().lower() == "100-continue"
+    )
+
+
+async def _client_body(
+    request: web.Request, waiting: asyncio.Timeout | None
+) -> AsyncIterator[bytes]:
+    """The client's body as it arrives. When the client waits for 100 Continue, it is sent
+    only now that the upstream has asked for the body (aiohttp starts reading this then)."""
+    if waiting is not None:
+        if request.get(_PREPARED):
+            return  # the upstream answered without wanting the body
+        waiting.reschedule(None)  # the upstream asked: from here on it waits for the client
+        await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+        request.writer.output_size = 0
+    async for chunk in request.content.iter_chunked(CHUNK):
+        yield chunk
+
+
+async def no_expect_handler(request: web.Request) -> None:
+    """Expect handler for proxied routes: 100-continue is answered only once the upstream
+    asks for the body (`EdgeProxy._forward`); other expectations fail (RFC 9110 §10.1.1)."""
+    expect = request.headers.get("Expect", "")
+    if request.version >= HttpVersion11 and expect.strip().lower() != "100-continue":
+        raise ApiError(ErrorCode.EXPECTATION_FAILED, f"Unknown expectation: {expect[:64]!r}.")
 
 
 def _validator_headers(entry: Entry) -> HeaderPairs:
