@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from edge_cache.fleet import EdgeFleet, attach_edge_fleet
 from ingest.upload import create_video, expect_upload
 from ingest.videos import delete_video, get_video, list_videos, patch_video
 from vodstack.backends import Backends
@@ -24,7 +25,9 @@ def add_routes(app: web.Application) -> None:
 
 
 def create_app(settings: Settings) -> web.Application:
-    """A standalone upload service with its own store, queue and catalogue connections."""
+    """A standalone upload service with its own store, queue and catalogue connections;
+    deletes are purged from the `edges` in the settings."""
     app = base_app(settings, Backends.from_settings(settings))
+    attach_edge_fleet(app, EdgeFleet.from_settings(settings))
     add_routes(app)
     return app

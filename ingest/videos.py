@@ -8,6 +8,7 @@ from typing import Any
 
 from aiohttp import web
 
+from edge_cache.fleet import EDGE_FLEET
 from ingest import params
 from ingest.presenter import list_json, video_json
 from ingest.request_urls import request_base_url
@@ -76,13 +77,18 @@ def _title_changes(data: dict[str, Any]) -> dict[str, Any]:
 
 
 async def delete_video(request: web.Request) -> web.Response:
-    """Cancel the job, drop the record, then remove the upload and every published object."""
+    """Cancel the job, drop the record, remove the upload and every published object, then
+    purge the video's URLs from the edges (after the objects are gone, so no edge can fetch
+    them again; edges that are down are logged and skipped)."""
     video = await _existing_video(request)
     backends = request.app[BACKENDS]
     cancelled = await backends.queue.cancel(video.id)
     await backends.catalog.delete(video.id)
     removed = await backends.store.delete_prefix(keys.video_prefix(video.id))
     removed += await backends.store.delete_prefix(keys.upload_prefix(video.id))
+    edges = request.app.get(EDGE_FLEET)
+    if edges is not None:
+        await edges.purge(keys.media_path_for_key(keys.video_prefix(video.id)))
     log.info(
         "video %s deleted: %d job(s) cancelled, %d object(s) removed",
         video.id,

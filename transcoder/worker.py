@@ -7,6 +7,7 @@ job abandoned. Outcomes:
 
 - published: catalogue `ready` (duration, renditions, version, ready_at, progress 100);
 - permanent error (not a playable video): `failed` at once with the reason, no retry;
+- published: the edges are asked (in the background) to warm the video's first seconds;
 - anything else (store/queue unavailable, ffmpeg timeout, ...): retried after
   `retry_delay` (exponential backoff, full jitter) until max attempts, then `failed`;
 - shutdown: ffmpeg killed, the lease released so another worker takes the job at once.
@@ -26,6 +27,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
+from edge_cache.fleet import EdgeFleet
 from transcoder.errors import (
     FfmpegError,
     FfmpegTimeout,
@@ -37,6 +39,7 @@ from transcoder.pipeline import TranscodePipeline, TranscodeResult
 from transcoder.progress import ProgressReporter
 from transcoder.retry import retry_delay
 from transcoder.runner import clean_line
+from transcoder.warm_paths import published_paths
 from vodstack import keys
 from vodstack.backends import Backends
 from vodstack.catalog import VideoStatus
@@ -100,9 +103,11 @@ class Worker:
         *,
         worker_id: str | None = None,
         rng: random.Random | None = None,
+        edges: EdgeFleet | None = None,
     ) -> None:
         self.settings = settings
         self.backends = backends
+        self.edges = edges
         self.worker_id = worker_id or new_worker_id()
         self._rng = rng or random.Random()
         self._stopping = asyncio.Event()
@@ -354,6 +359,16 @@ class Worker:
             await self._retry_or_fail(job, outcome, elapsed)
 
     async def _succeeded(self, job: Job, result: TranscodeResult, elapsed: float) -> None:
+        if self.edges is not None:
+            # Started before `ready` is recorded, so players told "ready" find it warm; it
+            # runs in the background and never fails the job.
+            self.edges.warm_later(
+                f"video {job.video_id}",
+                published_paths(
+                    self.backends.store, job.video_id, result.version,
+                    self.settings.warm_segments,
+                ),
+            )
         video = await self._settle(
             self.backends.catalog.update(
                 job.video_id,

@@ -256,6 +256,18 @@ class Settings:
         8, "Rendition files a worker uploads to the store at once.", int
     )
 
+    # Edge integration: the upload API purges edges on delete, workers warm them on publish.
+    edges: tuple[str, ...] = setting(
+        (),
+        "Edge caches to purge when a video is deleted and to warm when one is published "
+        "(base URLs; repeat the flag or comma-separate; needs purge_token).",
+        parse_list,
+        repeatable=True,
+    )
+    warm_segments: int = setting(
+        2, "Media segments of each rendition warmed on the edges after publishing.", int
+    )
+
     @property
     def store_url(self) -> str:
         return self.store or f"file://{self.data_dir.resolve() / 'store'}"
@@ -308,6 +320,13 @@ class Settings:
             problems.append("max_video_dimension must be at least 16")
         if self.publish_concurrency < 1:
             problems.append("publish_concurrency must be at least 1")
+        for url in self.edges:
+            if not url.startswith(("http://", "https://")):
+                problems.append(f"edges must be http(s):// URLs, got {url!r}")
+        if self.edges and not self.purge_token:
+            problems.append("edges needs purge_token (the edges' --purge-token)")
+        if not 0 <= self.warm_segments <= 1000:
+            problems.append("warm_segments must be 0 to 1000")
         if problems:
             raise SettingsError("invalid settings:\n  - " + "\n  - ".join(problems))
         return self
