@@ -67,6 +67,25 @@ async def serve_until_signal(
             loop.remove_signal_handler(sig)
 
 
+def announce(name: str, url: str) -> None:
+    """Say where a service listens (tests and users read this line)."""
+    print(f"{name} listening on {url}", flush=True)
+    log.info("%s listening on %s", name, url)
+
+
+async def wait_for_stop_signal() -> None:
+    """Return once SIGINT or SIGTERM arrives."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+
+
 def run(main: Awaitable[None]) -> int:
     install_event_loop_policy()
     try:
