@@ -18,7 +18,7 @@ import pytest
 
 from tests.support.hls import http_get, http_json, upload_file, wait_for_status
 from tests.support.ports import listening_addresses
-from tests.support.processes import VodstackProcess
+from tests.support.processes import VodstackProcess, free_port
 from tests.support.redis_server import RedisServer
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
@@ -57,9 +57,12 @@ def test_serve_url_is_the_edge_with_links_warm_and_purge(
     make_clip: Callable[..., Path],
     tmp_path: Path,
 ) -> None:
+    # Besides its own edge, told about a remote edge that is down: warming and purging it
+    # fail, which must neither fail the job nor hold up the delete.
+    dead_edge = f"http://127.0.0.1:{free_port()}"
     server = start_vodstack(
         "serve", "--data-dir", str(tmp_path / "data"), "--port", "0",
-        "--purge-token", TOKEN, "--warm-segments", "1",
+        "--purge-token", TOKEN, "--warm-segments", "1", "--edges", dead_edge,
         "--segment-duration", "2", "--keyframe-interval", "2",
         env=FAST_ENCODE, name="serve",
     )
@@ -117,7 +120,9 @@ def test_serve_url_is_the_edge_with_links_warm_and_purge(
     assert _x_cache(created["status_url"]) == (200, "BYPASS")
 
     # Deleted: purged from the edge at once, not served from the cache.
+    started = time.monotonic()
     assert http_json(created["status_url"], method="DELETE")[0] == 204
+    assert time.monotonic() - started < 5
     for url in [*segment_urls, master_url]:
         status, cache = _x_cache(url)
         assert status == 404, (url, cache)
@@ -125,6 +130,9 @@ def test_serve_url_is_the_edge_with_links_warm_and_purge(
 
     for path in ("/healthz", "/readyz"):
         assert http_json(server.url + path) == (200, {"status": "ok"})
+    log = server.log_text()
+    assert f"could not warm video {video['id']} on edge {dead_edge}" in log
+    assert f"could not purge /v/{video['id']}/ on edge {dead_edge}" in log
 
 
 def test_health_endpoints_speak_for_the_whole_stack(

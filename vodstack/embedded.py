@@ -1,12 +1,13 @@
 """The one-process stack behind `vodstack serve`: the edge cache in front of the upload API,
 origin and worker.
 
-Users reach the edge on --host/--port; it is the only public listener. The upload API,
-origin and worker (the "internal app") listen on a private endpoint that is the edge's one
-upstream: a unix socket in a fresh 0700 temporary directory (or, for comparison, an
-ephemeral 127.0.0.1 port). Both apps run on the same event loop. Media answers are cached
-by the edge; API answers are `no-store` and pass through. Deleted videos are purged from the
-edge and published ones warmed by direct calls.
+Users reach the edge on --host/--port; it is the only listener on the network. The upload
+API, origin and worker (the "internal app") listen on a private endpoint that is the edge's
+one upstream: a unix socket in a fresh 0700 temporary directory (an ephemeral 127.0.0.1
+port where there are no unix sockets; see docs/decisions.md for the measurements). Both
+apps run on the same event loop. Media answers are cached by the edge; API answers are
+`no-store` and pass through. Deleted videos are purged from the edge and published ones
+warmed by direct calls.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import asyncio
 import dataclasses
 import shutil
 import socket
+import sys
 import tempfile
 from pathlib import Path
 from typing import Literal
@@ -33,6 +35,7 @@ from vodstack.settings import Settings
 from vodstack.web import base_app
 
 Link = Literal["unix", "tcp"]
+DEFAULT_LINK: Link = "unix" if hasattr(socket, "AF_UNIX") and sys.platform != "win32" else "tcp"
 
 SOCKET_NAME = "internal.sock"
 UNIX_UPSTREAM = "http://localhost"
@@ -68,17 +71,24 @@ def _private_socket_dir() -> Path:
     return Path(tempfile.mkdtemp(prefix="vodstack-", dir="/tmp"))
 
 
+async def _runner(app: web.Application) -> web.AppRunner:
+    runner = web.AppRunner(app, shutdown_timeout=SHUTDOWN_TIMEOUT, access_log=None)
+    await runner.setup()
+    return runner
+
+
 class EmbeddedStack:
     """The edge on settings.host/port in front of the internal app; `start()` → edge URL."""
 
-    def __init__(self, settings: Settings, *, link: Link = "unix") -> None:
+    def __init__(self, settings: Settings, *, link: Link = DEFAULT_LINK) -> None:
         self.settings = settings
         self.link = link
         self.edge_app: web.Application | None = None
         self.internal_app: web.Application | None = None
         self.internal_address = ""
+        self.internal_runner: web.AppRunner | None = None
+        self.edge_runner: web.AppRunner | None = None
         self._socket_dir: Path | None = None
-        self._runners: list[web.AppRunner] = []
 
     async def start(self) -> str:
         try:
@@ -106,27 +116,24 @@ class EmbeddedStack:
         local = LocalEdge(self.edge_app[admin.PROXY], self.edge_app[admin.WARMER])
         self.internal_app = build_embedded_app(settings, local_edge=local)
 
-        internal = await self._runner(self.internal_app)
+        self.internal_runner = await _runner(self.internal_app)
         if internal_sock is not None:
-            await web.SockSite(internal, internal_sock).start()
+            await web.SockSite(self.internal_runner, internal_sock).start()
         else:
-            await web.UnixSite(internal, self.internal_address).start()
-        edge = await self._runner(self.edge_app)
-        await web.TCPSite(edge, settings.host, settings.port).start()
-        return bound_url(edge, settings.host)
-
-    async def _runner(self, app: web.Application) -> web.AppRunner:
-        runner = web.AppRunner(app, shutdown_timeout=SHUTDOWN_TIMEOUT, access_log=None)
-        await runner.setup()
-        self._runners.append(runner)
-        return runner
+            await web.UnixSite(self.internal_runner, self.internal_address).start()
+        self.edge_runner = await _runner(self.edge_app)
+        await web.TCPSite(self.edge_runner, settings.host, settings.port).start()
+        return bound_url(self.edge_runner, settings.host)
 
     async def stop(self) -> None:
         """The edge first (no new requests; those running finish), then the internal app
         (the worker hands its job back, the backends close)."""
-        for runner in reversed(self._runners):
-            await runner.cleanup()
-        self._runners = []
+        edge, self.edge_runner = self.edge_runner, None
+        if edge is not None:
+            await edge.cleanup()
+        internal, self.internal_runner = self.internal_runner, None
+        if internal is not None:
+            await internal.cleanup()
         if self._socket_dir is not None:
             await asyncio.to_thread(shutil.rmtree, self._socket_dir, True)
             self._socket_dir = None
