@@ -256,6 +256,14 @@ class Settings:
         8, "Rendition files a worker uploads to the store at once.", int
     )
 
+    # Web pages.
+    hlsjs_path: Path | None = setting(
+        None,
+        "hls.js file the watch page loads (default: node_modules/hls.js/dist/hls.min.js "
+        "of the source tree or the working directory, installed by `npm ci`).",
+        Path,
+    )
+
     # Edge integration: the upload API purges edges on delete, workers warm them on publish.
     edges: tuple[str, ...] = setting(
         (),
