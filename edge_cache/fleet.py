@@ -96,16 +96,19 @@ class EdgeFleet:
         task.add_done_callback(self._tasks.discard)
         return task
 
+    def _purge_local(self, prefix: str) -> None:
+        if self.local is not None:
+            removed = self.local.proxy.store.purge_prefix(prefix)
+            self.local.proxy.stats["purged"] += removed
+            log.debug("purged %d entries under %s from the local edge", removed, prefix)
+
     async def purge(self, prefix: str) -> None:
         """Remove every cached URL starting with `prefix` from every edge.
 
         The local edge is purged at once. Remote edges are waited for at most `purge_wait`
         seconds, then finished in the background; failures are logged, never raised.
         """
-        if self.local is not None:
-            removed = self.local.proxy.store.purge_prefix(prefix)
-            self.local.proxy.stats["purged"] += removed
-            log.debug("purged %d entries under %s from the local edge", removed, prefix)
+        self._purge_local(prefix)
         if self.urls:
             task = self._spawn(self._purge_remote(prefix), f"purging {prefix}")
             if task is not None:
@@ -122,18 +125,29 @@ class EdgeFleet:
                     prefix, result.edge, result.detail,
                 )
 
-    def warm_later(self, what: str, paths: Awaitable[Sequence[str]]) -> None:
-        """In the background: await `paths`, then have each edge fetch them into its cache.
+    def published(self, changed: str, what: str, paths: Awaitable[Sequence[str]]) -> None:
+        """Something was (re)published: the URLs under `changed` (a video's master playlist,
+        which edges may hold as a 404 from before) are forgotten, then `paths` are warmed.
 
-        The paths are taken as they are (playlists are not expanded): each one goes to the
-        remote edge that owns it (rendezvous hashing) and to the local edge.
+        The local edge forgets at once; the rest runs in the background: remote purges,
+        then awaiting `paths` and having each edge fetch them into its cache. The paths are
+        taken as they are (playlists are not expanded): each one goes to the remote edge
+        that owns it (rendezvous hashing) and to the local edge.
         """
         if self._closed:
             if inspect.iscoroutine(paths):
                 paths.close()
             log.info("not warming %s: shutting down", what)
             return
-        self._spawn(self._warm(what, paths), f"warming {what}")
+        self._purge_local(changed)
+        self._spawn(self._publish(changed, what, paths), f"warming {what}")
+
+    async def _publish(
+        self, changed: str, what: str, paths_source: Awaitable[Sequence[str]]
+    ) -> None:
+        if self.urls:
+            await self._purge_remote(changed)
+        await self._warm(what, paths_source)
 
     async def _warm(self, what: str, paths_source: Awaitable[Sequence[str]]) -> None:
         paths = list(await paths_source)

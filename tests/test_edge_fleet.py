@@ -103,21 +103,27 @@ async def test_a_hanging_edge_holds_a_purge_only_briefly(aiohttp_server: ServerF
     gate.set()
 
 
-async def test_warm_sends_listed_paths_to_their_owners_without_expanding(
+async def test_publishing_forgets_the_cached_404_and_warms_each_path_on_its_owner(
     origin: Any, aiohttp_server: ServerFactory
 ) -> None:
     spec, server = origin
-    master = b"#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=1\nv1/360p/index.m3u8\n"
-    spec.serve("/v/vid/master.m3u8", master, headers={"Cache-Control": "max-age=60"})
+    master_path = "/v/vid/master.m3u8"
+    spec.serve(master_path, b"not yet", status=404, headers={"Cache-Control": "max-age=60"})
     local, *remote = await _edges(aiohttp_server, server, 3)
     urls = list(map(_url, remote))
+    for edge_url in [_url(local), *urls]:  # players asked while it was being transcoded
+        await _x_cache(edge_url + master_path)
+        assert await _x_cache(edge_url + master_path) == "HIT"
+    spec.hits.clear()
+    master = b"#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=1\nv1/360p/index.m3u8\n"
+    spec.serve(master_path, master, headers={"Cache-Control": "max-age=60"})
     fleet = EdgeFleet(urls=urls, token=TOKEN, local=_local(local), warm_budget=10**6)
-    paths = ["/v/vid/master.m3u8", *SEGMENTS[:3]]
+    paths = [master_path, *SEGMENTS[:3]]
 
     async def listed() -> list[str]:
         return paths
 
-    fleet.warm_later("video vid", listed())
+    fleet.published(master_path, "video vid", listed())
     for _ in range(200):
         if fleet.pending == 0 and local.app[admin.WARMER].running == 0 and all(
             edge.app[admin.WARMER].running == 0 for edge in remote
@@ -126,6 +132,9 @@ async def test_warm_sends_listed_paths_to_their_owners_without_expanding(
         await asyncio.sleep(0.02)
     # Each path fetched once by its owner among the remote edges and once by the local edge.
     assert all(spec.hits[path] == 2 for path in paths), spec.hits
+    for edge_url in [_url(local), *urls]:  # no edge answers the old 404 any more
+        async with aiohttp.ClientSession() as session, session.get(edge_url + master_path) as got:
+            assert got.status == 200 and await got.read() == master
     assert spec.hits["/v/vid/v1/360p/index.m3u8"] == 0  # the master was not expanded
     for path in paths:
         assert await _x_cache(pick_edge(path, urls) + path) == "HIT"
@@ -140,7 +149,7 @@ async def test_after_close_nothing_new_starts() -> None:
     async def never() -> list[str]:
         raise AssertionError("not awaited after close")
 
-    fleet.warm_later("late", never())
+    fleet.published("/v/late/master.m3u8", "late", never())
     assert fleet.pending == 0
 
 

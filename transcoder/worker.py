@@ -7,7 +7,7 @@ job abandoned. Outcomes:
 
 - published: catalogue `ready` (duration, renditions, version, ready_at, progress 100);
 - permanent error (not a playable video): `failed` at once with the reason, no retry;
-- published: the edges are asked (in the background) to warm the video's first seconds;
+- published: the edges forget the master (a cached 404) and warm the first seconds;
 - anything else (store/queue unavailable, ffmpeg timeout, ...): retried after
   `retry_delay` (exponential backoff, full jitter) until max attempts, then `failed`;
 - shutdown: ffmpeg killed, the lease released so another worker takes the job at once.
@@ -360,9 +360,11 @@ class Worker:
 
     async def _succeeded(self, job: Job, result: TranscodeResult, elapsed: float) -> None:
         if self.edges is not None:
-            # Started before `ready` is recorded, so players told "ready" find it warm; it
-            # runs in the background and never fails the job.
-            self.edges.warm_later(
+            # Before `ready` is recorded, so players told "ready" find the master no longer
+            # cached as a 404 and the first segments warm; in the background, never failing
+            # the job.
+            self.edges.published(
+                keys.playback_path(job.video_id),
                 f"video {job.video_id}",
                 published_paths(
                     self.backends.store, job.video_id, result.version,
