@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 ENV_PREFIX = "VODSTACK_"
 
@@ -264,6 +265,14 @@ class Settings:
         Path,
     )
 
+    # Distributed deployment.
+    media_url: str | None = setting(
+        None,
+        "Base URL players fetch media from (e.g. the edge in front of the origins), for the "
+        "playback and poster links in API answers; default: the API's own base URL.",
+        _opt_str,
+    )
+
     # Edge integration: the upload API purges edges on delete, workers warm them on publish.
     edges: tuple[str, ...] = setting(
         (),
@@ -328,6 +337,10 @@ class Settings:
             problems.append("max_video_dimension must be at least 16")
         if self.publish_concurrency < 1:
             problems.append("publish_concurrency must be at least 1")
+        if self.media_url is not None and not _is_base_url(self.media_url):
+            problems.append(
+                f"media_url must be an http(s):// URL with a host, got {self.media_url!r}"
+            )
         for url in self.edges:
             if not url.startswith(("http://", "https://")):
                 problems.append(f"edges must be http(s):// URLs, got {url!r}")
@@ -338,6 +351,17 @@ class Settings:
         if problems:
             raise SettingsError("invalid settings:\n  - " + "\n  - ".join(problems))
         return self
+
+
+def _is_base_url(text: str) -> bool:
+    """`http(s)://host[:port][/path]`, with nothing after the path."""
+    parts = urlsplit(text)
+    return (
+        parts.scheme in {"http", "https"}
+        and bool(parts.hostname)
+        and not parts.query
+        and not parts.fragment
+    )
 
 
 def env_name(field_name: str) -> str:
