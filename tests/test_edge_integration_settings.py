@@ -51,3 +51,19 @@ def test_serve_help_shows_its_own_default(capsys: pytest.CaptureFixture[str]) ->
 def test_serve_refuses_an_upstream(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["serve", "--upstream", "http://origin:8080"]) == 2
     assert "vodstack edge --upstream" in capsys.readouterr().err
+
+
+def test_compose_points_the_api_and_workers_at_its_edge() -> None:
+    from tests.support.compose import load_compose
+    from tests.support.processes import REPO_ROOT
+
+    secrets = {"MINIO_ROOT_PASSWORD": "compose-secret", "VODSTACK_PURGE_TOKEN": "purge-secret"}
+    compose = load_compose(REPO_ROOT / "compose.yaml", secrets)
+    edge = compose.services["edge"]
+    assert edge.environment["VODSTACK_PURGE_TOKEN"] == "purge-secret"
+    for name in ("ingest", "worker"):
+        env = compose.services[name].environment
+        assert env["VODSTACK_EDGES"] == "http://edge:8080"  # the edge's in-network address
+        assert env["VODSTACK_PURGE_TOKEN"] == "purge-secret"
+        settings = load_settings(env)
+        assert settings.edges == ("http://edge:8080",) and settings.purge_token
