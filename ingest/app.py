@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from ingest.tus.routes import add_tus_routes
 from ingest.upload import create_video, expect_upload
 from ingest.videos import delete_video, get_video, list_videos, patch_video
 from vodstack.backends import Backends
@@ -21,6 +22,7 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get(VIDEO_PATH, get_video)
     app.router.add_patch(VIDEO_PATH, patch_video)
     app.router.add_delete(VIDEO_PATH, delete_video)
+    add_tus_routes(app)
 
 
 def create_app(settings: Settings) -> web.Application:
