@@ -7,6 +7,7 @@ from aiohttp import web
 from ingest.tus.routes import add_tus_routes
 from ingest.upload import create_video, expect_upload
 from ingest.videos import delete_video, get_video, list_videos, patch_video
+from vodstack.auth import auth_middleware
 from vodstack.backends import Backends
 from vodstack.settings import Settings
 from vodstack.web import base_app
@@ -16,7 +17,9 @@ VIDEO_PATH = "/v1/videos/{video_id}"
 
 
 def add_routes(app: web.Application) -> None:
-    """Add the `/v1/videos` API to an app made by `vodstack.web.base_app`."""
+    """Add the `/v1/videos` and `/v1/uploads` API to an app made by `vodstack.web.base_app`,
+    with API-key checks (`vodstack.auth`)."""
+    app.middlewares.append(auth_middleware)
     app.router.add_post(VIDEOS_PATH, create_video, expect_handler=expect_upload)
     app.router.add_get(VIDEOS_PATH, list_videos)
     app.router.add_get(VIDEO_PATH, get_video)

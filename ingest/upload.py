@@ -20,6 +20,7 @@ from ingest.presenter import created_json
 from ingest.request_urls import request_base_url
 from ingest.urls import status_url
 from vodstack import keys
+from vodstack.auth import refusal
 from vodstack.backends import Backends
 from vodstack.catalog import Video
 from vodstack.errors import ApiError, ErrorCode, StoreUnavailable
@@ -56,6 +57,9 @@ async def expect_upload(request: web.Request) -> web.StreamResponse | None:
         return error_response(
             ApiError(ErrorCode.EXPECTATION_FAILED, f"Unknown expectation: {expect!r}.")
         )
+    refused = await refusal(request)
+    if refused is not None:
+        return error_response(refused)
     limit = request.app[SETTINGS].max_upload_size
     if _declared_too_large(request, limit):
         return error_response(params.too_large_error(limit))

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from email.utils import formatdate
 from typing import Any
 
+from ingest.params import too_large_error
 from vodstack.errors import ApiError, ErrorCode
 
 TUS_VERSION = "1.0.0"
@@ -91,10 +92,7 @@ def parse_creation(headers: Mapping[str, str], max_size: int) -> Creation:
 
 
 def too_large(max_size: int) -> ApiError:
-    return ApiError(
-        ErrorCode.PAYLOAD_TOO_LARGE,
-        f"The upload is larger than Tus-Max-Size ({max_size} bytes).",
-    )
+    return too_large_error(max_size)
 
 
 def parse_metadata(value: str | None) -> dict[str, str]:

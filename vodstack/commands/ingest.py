@@ -6,13 +6,18 @@ import argparse
 import asyncio
 
 from vodstack.commands.common import add_settings_arguments, settings_from_args
+from vodstack.exposure import exposure_notice, exposure_problem
 from vodstack.logs import setup_logging
-from vodstack.server import run, serve_until_signal
+from vodstack.server import fail, run, serve_until_signal
 from vodstack.settings import Settings
 
 INGEST_SETTINGS = (
     "data_dir", "host", "port", "public_url", "store", "queue", "log_level", "log_format",
     "max_upload_size", "max_attempts", "store_timeout",
+    "upload_expiry", "upload_sweep_interval", "require_api_key", "api_reads", "insecure_open",
+    "playback_secret", "playback_token_ttl", "webhook_urls", "webhook_secret",
+    "webhook_timeout", "webhook_retry_for", "webhook_retry_base_delay",
+    "webhook_retry_max_delay",
 )
 
 
@@ -29,7 +34,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 def main(args: argparse.Namespace) -> int:
     settings = settings_from_args(args)
+    problem = exposure_problem(settings)
+    if problem is not None:
+        return fail(problem)
     setup_logging(settings.log_level, settings.log_format)
+    print(exposure_notice(settings), flush=True)
     return run(serve(settings))
 
 

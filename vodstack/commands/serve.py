@@ -6,8 +6,9 @@ import argparse
 import asyncio
 
 from vodstack.commands.common import add_settings_arguments, settings_from_args
+from vodstack.exposure import exposure_notice, exposure_problem
 from vodstack.logs import setup_logging
-from vodstack.server import run, serve_until_signal
+from vodstack.server import fail, run, serve_until_signal
 from vodstack.settings import Settings
 
 
@@ -24,7 +25,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 def main(args: argparse.Namespace) -> int:
     settings = settings_from_args(args)
+    problem = exposure_problem(settings)
+    if problem is not None:
+        return fail(problem)
     setup_logging(settings.log_level, settings.log_format)
+    print(exposure_notice(settings), flush=True)
     return run(serve(settings))
 
 
