@@ -8,9 +8,11 @@ from aiohttp import web
 
 from edge_cache import admin
 from edge_cache.proxy import EdgeProxy, ProxyConfig
+from edge_cache.signed import PlaybackGuard
 from edge_cache.store import ResponseStore
 from edge_cache.upstreams import PoolConfig, UpstreamPool
 from edge_cache.warm import Warmer
+from vodstack.catalog import open_catalog
 from vodstack.settings import Settings
 from vodstack.web import RETRY_AFTER_SECONDS, SETTINGS, error_middleware, healthz, json_response
 
@@ -64,10 +66,17 @@ def create_app(settings: Settings) -> web.Application:
     )
     if settings.purge_token:
         app[admin.TOKEN] = settings.purge_token
+    catalog = open_catalog(settings) if settings.require_api_key else None
+    if catalog is not None:
+        app[admin.API_KEYS] = catalog.api_keys
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         await proxy.pool.start()
+        if catalog is not None:
+            await catalog.start()
         yield
+        if catalog is not None:
+            await catalog.close()
         await app[admin.WARMER].close()
         await proxy.close()
         await proxy.pool.close()
@@ -76,5 +85,8 @@ def create_app(settings: Settings) -> web.Application:
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     admin.add_routes(app)
-    app.router.add_route("*", "/{tail:.*}", proxy.handle)
+    handler = proxy.handle
+    if settings.playback_secret is not None:
+        handler = PlaybackGuard(proxy, settings.playback_secret).handle
+    app.router.add_route("*", "/{tail:.*}", handler)
     return app

@@ -7,6 +7,7 @@ from typing import Any
 
 from ingest import urls
 from vodstack.catalog import Rendition, Video, VideoStatus
+from vodstack.playback.signer import UrlSigner, unsigned
 
 
 def iso8601(timestamp: float) -> str:
@@ -32,8 +33,11 @@ def clamp_progress(progress: float) -> float:
     return round(min(max(progress, 0.0), 100.0), 1)
 
 
-def video_json(video: Video, base: str) -> dict[str, Any]:
-    """`GET /v1/videos/<id>`: what a client needs to follow a video to playback."""
+def video_json(video: Video, base: str, sign: UrlSigner = unsigned) -> dict[str, Any]:
+    """`GET /v1/videos/<id>`: what a client needs to follow a video to playback.
+
+    With signed playback, `sign` puts a token in the playback and poster links.
+    """
     data: dict[str, Any] = {
         "id": video.id,
         "status": str(video.status),
@@ -52,20 +56,21 @@ def video_json(video: Video, base: str) -> dict[str, Any]:
     if video.status is VideoStatus.READY:
         data["duration"] = video.duration
         data["renditions"] = [rendition_json(r) for r in video.renditions]
-        data["playback_url"] = urls.playback_url(base, video.id)
+        data["playback_url"] = sign(video.id, urls.playback_url(base, video.id))
         data["poster_url"] = (
-            urls.poster_url(base, video.id, video.version) if video.version else None
+            sign(video.id, urls.poster_url(base, video.id, video.version))
+            if video.version else None
         )
     return data
 
 
-def created_json(video_id: str, base: str) -> dict[str, Any]:
+def created_json(video_id: str, base: str, sign: UrlSigner = unsigned) -> dict[str, Any]:
     """Answer to a successful upload (and to its idempotent replays, unchanged)."""
     return {
         "id": video_id,
         "status": str(VideoStatus.QUEUED),
         "status_url": urls.status_url(base, video_id),
-        "playback_url": urls.playback_url(base, video_id),
+        "playback_url": sign(video_id, urls.playback_url(base, video_id)),
     }
 
 
@@ -76,6 +81,7 @@ def list_json(
     *,
     limit: int,
     status: VideoStatus | None,
+    sign: UrlSigner = unsigned,
 ) -> dict[str, Any]:
     next_url = (
         urls.list_url(base, limit=limit, cursor=next_cursor, status=str(status) if status else None)
@@ -83,7 +89,7 @@ def list_json(
         else None
     )
     return {
-        "videos": [video_json(video, base) for video in videos],
+        "videos": [video_json(video, base, sign) for video in videos],
         "next_cursor": next_cursor,
         "next_url": next_url,
     }

@@ -10,7 +10,7 @@ from aiohttp import web
 
 from ingest import params
 from ingest.presenter import list_json, video_json
-from ingest.request_urls import request_base_url
+from ingest.request_urls import request_base_url, request_signer
 from vodstack import keys
 from vodstack.catalog import Video
 from vodstack.errors import ApiError, ErrorCode
@@ -33,7 +33,7 @@ async def _existing_video(request: web.Request) -> Video:
 
 async def get_video(request: web.Request) -> web.Response:
     video = await _existing_video(request)
-    return json_response(video_json(video, request_base_url(request)))
+    return json_response(video_json(video, request_base_url(request), request_signer(request)))
 
 
 async def list_videos(request: web.Request) -> web.Response:
@@ -42,7 +42,11 @@ async def list_videos(request: web.Request) -> web.Response:
         status=status, limit=limit, cursor=cursor
     )
     base = request_base_url(request)
-    return json_response(list_json(videos, next_cursor, base, limit=limit, status=status))
+    return json_response(
+        list_json(
+            videos, next_cursor, base, limit=limit, status=status, sign=request_signer(request)
+        )
+    )
 
 
 async def patch_video(request: web.Request) -> web.Response:
@@ -51,7 +55,9 @@ async def patch_video(request: web.Request) -> web.Response:
     updated = await request.app[BACKENDS].catalog.update(video.id, **changes)
     if updated is None:
         raise ApiError(ErrorCode.VIDEO_NOT_FOUND)
-    return json_response(video_json(updated, request_base_url(request)))
+    return json_response(
+        video_json(updated, request_base_url(request), request_signer(request))
+    )
 
 
 async def _json_object(request: web.Request) -> dict[str, Any]:
