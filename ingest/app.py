@@ -7,10 +7,12 @@ from aiohttp import web
 from ingest.tus.routes import add_tus_routes
 from ingest.upload import create_video, expect_upload
 from ingest.videos import delete_video, get_video, list_videos, patch_video
+from ingest.webhooks import list_deliveries
 from vodstack.auth import auth_middleware
 from vodstack.backends import Backends
 from vodstack.settings import Settings
 from vodstack.web import base_app
+from vodstack.webhooks.service import attach_dispatcher
 
 VIDEOS_PATH = "/v1/videos"
 VIDEO_PATH = "/v1/videos/{video_id}"
@@ -26,10 +28,12 @@ def add_routes(app: web.Application) -> None:
     app.router.add_patch(VIDEO_PATH, patch_video)
     app.router.add_delete(VIDEO_PATH, delete_video)
     add_tus_routes(app)
+    app.router.add_get("/v1/webhooks/deliveries", list_deliveries)
 
 
 def create_app(settings: Settings) -> web.Application:
     """A standalone upload service with its own store, queue and catalogue connections."""
     app = base_app(settings, Backends.from_settings(settings))
     add_routes(app)
+    attach_dispatcher(app)
     return app

@@ -10,6 +10,7 @@ import transcoder.service
 from vodstack.backends import Backends
 from vodstack.settings import Settings
 from vodstack.web import base_app
+from vodstack.webhooks.service import attach_dispatcher
 
 
 def build_embedded_app(settings: Settings) -> web.Application:
@@ -19,4 +20,5 @@ def build_embedded_app(settings: Settings) -> web.Application:
     origin.app.add_routes(app)
     if settings.worker_concurrency > 0:
         transcoder.service.attach_worker(app)
+    attach_dispatcher(app)
     return app
