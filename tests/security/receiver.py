@@ -48,8 +48,8 @@ class Receiver:
                 self.accepted_events.append(event_id)
         return web.Response(status=answer, text="ok" if answer < 300 else "nope")
 
-    async def wait_for(self, count: int, timeout: float = 30.0) -> None:
-        deadline = time.monotonic() + timeout
+    async def wait_for(self, count: int, within: float = 30.0) -> None:
+        deadline = time.monotonic() + within
         while len(self.received) < count:
             if time.monotonic() > deadline:
                 raise AssertionError(f"only {len(self.received)} of {count} deliveries arrived")
