@@ -19,6 +19,7 @@ from vodstack.web import BACKENDS, NO_STORE, json_response
 log = logging.getLogger(__name__)
 
 EDITABLE_FIELDS = ("title",)
+MAX_JSON_BODY = 16 * 1024
 
 
 async def _existing_video(request: web.Request) -> Video:
@@ -61,13 +62,25 @@ async def patch_video(request: web.Request) -> web.Response:
 
 
 async def _json_object(request: web.Request) -> dict[str, Any]:
+    """A small JSON object body: 413 past MAX_JSON_BODY, declared or streamed."""
+    if request.content_length is not None and request.content_length > MAX_JSON_BODY:
+        raise _json_too_large()
+    raw = await request.content.read(MAX_JSON_BODY + 1)
+    if len(raw) > MAX_JSON_BODY:
+        raise _json_too_large()
     try:
-        data = json.loads(await request.read())
+        data = json.loads(raw)
     except (ValueError, UnicodeDecodeError):
         raise ApiError(ErrorCode.BAD_REQUEST, "The body is not valid JSON.") from None
     if not isinstance(data, dict):
         raise ApiError(ErrorCode.BAD_REQUEST, "The body must be a JSON object.")
     return data
+
+
+def _json_too_large() -> ApiError:
+    return ApiError(
+        ErrorCode.PAYLOAD_TOO_LARGE, f"A JSON body may be at most {MAX_JSON_BODY} bytes."
+    )
 
 
 def _title_changes(data: dict[str, Any]) -> dict[str, Any]:

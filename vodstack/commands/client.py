@@ -23,7 +23,8 @@ from vodstack.client import (
 from vodstack.humanize import format_megabytes
 from vodstack.progress import ProgressLine, transcode_line, upload_line
 from vodstack.server import install_event_loop_policy
-from vodstack.tus_client import ResumeState, TusUpload, cache_dir
+from vodstack.settings import parse_size
+from vodstack.tus_client import CHUNK_SIZE, ResumeState, TusUpload, cache_dir
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -50,6 +51,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help=f"seconds between status checks (default {POLL_INTERVAL:g})",
     )
     upload.add_argument("--json", action="store_true", help="print the final answer as JSON")
+    upload.add_argument(
+        "--chunk-size", type=_chunk_size, default=CHUNK_SIZE,
+        help="bytes per upload request (default 8MiB; lower it behind a proxy that limits "
+        "request bodies)",
+    )
     _add_server(upload)
     upload.set_defaults(func=lambda args: _run(upload_command(args)))
 
@@ -71,6 +77,16 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     remove.add_argument("video_id", metavar="ID")
     _add_server(remove)
     remove.set_defaults(func=lambda args: _run(rm_command(args)))
+
+
+def _chunk_size(text: str) -> int:
+    try:
+        value = parse_size(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    if not 64 * 1024 <= value <= 1024**3:
+        raise argparse.ArgumentTypeError(f"must be from 64KiB to 1GiB, got {text!r}")
+    return value
 
 
 def _positive_seconds(text: str) -> float:
@@ -142,6 +158,7 @@ async def upload_command(args: argparse.Namespace) -> int:
         upload = TusUpload(
             client,
             ResumeState(cache_dir() / "uploads.json"),
+            chunk_size=args.chunk_size,
             on_progress=on_progress,
             on_notice=lambda text: print(text, file=sys.stderr, flush=True),
         )
