@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+import webui.app
 from ingest.tus.routes import add_tus_routes
 from ingest.upload import create_video, expect_upload
 from ingest.videos import delete_video, get_video, list_videos, patch_video
@@ -19,8 +20,8 @@ VIDEO_PATH = "/v1/videos/{video_id}"
 
 
 def add_routes(app: web.Application) -> None:
-    """Add the `/v1/videos` and `/v1/uploads` API to an app made by `vodstack.web.base_app`,
-    with API-key checks (`vodstack.auth`)."""
+    """Add the `/v1/videos` and `/v1/uploads` API, with API-key checks (`vodstack.auth`),
+    and the pages using it to an app made by `base_app`."""
     app.middlewares.append(auth_middleware)
     app.router.add_post(VIDEOS_PATH, create_video, expect_handler=expect_upload)
     app.router.add_get(VIDEOS_PATH, list_videos)
@@ -29,6 +30,7 @@ def add_routes(app: web.Application) -> None:
     app.router.add_delete(VIDEO_PATH, delete_video)
     add_tus_routes(app)
     app.router.add_get("/v1/webhooks/deliveries", list_deliveries)
+    webui.app.add_routes(app)
 
 
 def create_app(settings: Settings) -> web.Application:
