@@ -72,6 +72,9 @@ class BodyFilter(Protocol):
 
     def rewrite(self, request: web.Request, body: bytes) -> bytes: ...
 
+    def rewrite_headers(self, headers: CIMultiDict[str]) -> None:
+        """Adjust the answer's fields for the rewritten body (e.g. make it private)."""
+
 
 MAX_FILTERED_BODY = 8 * 1024 * 1024
 
@@ -542,6 +545,7 @@ class EdgeProxy:
         if not complete:
             raise ApiError(ErrorCode.BAD_GATEWAY, "The upstream body is too large to rewrite.")
         headers = _response_headers(with_via(kept), resp.headers.get("Age"), x_cache)
+        self.body_filter.rewrite_headers(headers)
         return web.Response(
             status=resp.status, reason=resp.reason, headers=headers,
             body=self.body_filter.rewrite(request, prefix + body),
@@ -601,6 +605,7 @@ class EdgeProxy:
             request, entry.status, headers.get("Content-Type")
         ):
             body = self.body_filter.rewrite(request, body)
+            self.body_filter.rewrite_headers(headers)
         return web.Response(
             status=entry.status, reason=entry.reason or None, headers=headers, body=body
         )

@@ -7,8 +7,9 @@ With a playback secret the edge, for each `/v/<video_id>/...` request:
    for every viewer: two viewers with different tokens share one stored copy;
 3. fetches from the origin with a short token of its own in `Vodstack-Playback-Token`
    (the header asks the origin for the playlist as stored, without rewriting);
-4. puts the viewer's own token into playlist URIs on the way out, per response. The
-   cache only ever holds token-free playlists, so no viewer is sent another's token.
+4. puts the viewer's own token into playlist URIs on the way out, per response, marked
+   `private`. The cache only ever holds token-free playlists, so no viewer is sent
+   another's token.
 
 Range and If-Range are dropped from playlist requests: the rewritten body's offsets are
 not the stored one's (RFC 9110 §14.2 lets a server ignore Range).
@@ -17,6 +18,7 @@ not the stored one's (RFC 9110 §14.2 lets a server ignore Range).
 from __future__ import annotations
 
 from aiohttp import web
+from multidict import CIMultiDict
 from yarl import URL
 
 from edge_cache.messages import HeaderPairs
@@ -24,7 +26,7 @@ from edge_cache.proxy import EdgeProxy
 from vodstack.errors import ApiError, ErrorCode
 from vodstack.keys import is_video_id
 from vodstack.media import PLAYLIST_TYPE, is_playlist
-from vodstack.playback.playlists import sign_playlist
+from vodstack.playback.playlists import private_cache_control, sign_playlist
 from vodstack.playback.tokens import QUERY_PARAMETER, check, token_for
 from vodstack.web import error_response
 
@@ -97,3 +99,8 @@ class PlaybackGuard:
     def rewrite(self, request: web.Request, body: bytes) -> bytes:
         token = request[_VIEWER_TOKEN]
         return sign_playlist(body.decode("utf-8", errors="replace"), token).encode()
+
+    def rewrite_headers(self, headers: CIMultiDict[str]) -> None:
+        cache_control = headers.get("Cache-Control")
+        if cache_control:
+            headers["Cache-Control"] = private_cache_control(cache_control)

@@ -9,7 +9,7 @@ from ingest.tus.routes import add_tus_routes
 from ingest.upload import create_video, expect_upload
 from ingest.videos import delete_video, get_video, list_videos, patch_video
 from ingest.webhooks import list_deliveries
-from vodstack.auth import auth_middleware
+from vodstack.auth import auth_middleware, warn_without_keys
 from vodstack.backends import Backends
 from vodstack.settings import Settings
 from vodstack.web import base_app
@@ -23,6 +23,7 @@ def add_routes(app: web.Application) -> None:
     """Add the `/v1/videos` and `/v1/uploads` API, with API-key checks (`vodstack.auth`),
     and the pages using it to an app made by `base_app`."""
     app.middlewares.append(auth_middleware)
+    app.cleanup_ctx.append(warn_without_keys)
     app.router.add_post(VIDEOS_PATH, create_video, expect_handler=expect_upload)
     app.router.add_get(VIDEOS_PATH, list_videos)
     app.router.add_get(VIDEO_PATH, get_video)

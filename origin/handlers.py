@@ -22,6 +22,7 @@ from origin.source import ObjectChanged, ObjectSource
 from origin.validators import format_http_date
 from vodstack.errors import ApiError, ErrorCode, StoreUnavailable
 from vodstack.media import NOT_FOUND, cache_control_for, content_type_for
+from vodstack.playback.playlists import private_cache_control
 from vodstack.store import ObjectInfo
 from vodstack.web import BACKENDS, RETRY_AFTER_SECONDS, SETTINGS, error_response
 
@@ -102,6 +103,13 @@ async def _respond_signed(
 ) -> web.StreamResponse:
     """A playlist with the request's token in every URI (origin.signed)."""
     outcome = evaluate(request.method, without_range(request.headers), info)
+    cache = private_cache_control(cache_control(info))
+    if outcome.decision is Decision.NOT_MODIFIED:
+        not_modified = web.StreamResponse(
+            status=304, headers={**validator_headers(info), "Cache-Control": cache}
+        )
+        add_cors_headers(not_modified)
+        return not_modified
     if outcome.decision is not Decision.SEND:
         return await _respond(request, request.app[SOURCE], info, outcome)
     store = request.app[BACKENDS].store
@@ -112,7 +120,8 @@ async def _respond_signed(
         raise StoreUnavailable(f"no answer in time reading {info.key}") from None
     except OSError as exc:
         raise StoreUnavailable(f"read {info.key}: {exc}") from exc
-    response = web.Response(status=200, body=body, headers=representation_headers(info))
+    headers = {**representation_headers(info), "Cache-Control": cache}
+    response = web.Response(status=200, body=body, headers=headers)
     add_cors_headers(response)
     return response
 

@@ -9,8 +9,10 @@ edge can cache one copy for every viewer and put each viewer's token in per requ
 
 A rewritten playlist keeps the stored ETag: the token is part of the URL, so one URL
 always gets the same bytes for one stored playlist, which is all a strong validator must
-promise. A Range on a rewritten playlist is ignored (RFC 9110 §14.2 allows it): the whole
-playlist is small and the offsets of the stored one would not match.
+promise. It is marked `private` (RFC 9111 §5.2.2.7): a shared cache that ignores query
+strings, as CDNs are often set up to, must not hand one viewer's token to another. A
+Range on a rewritten playlist is ignored (RFC 9110 §14.2 allows it): the whole playlist
+is small and the offsets of the stored one would not match.
 """
 
 from __future__ import annotations
@@ -80,3 +82,4 @@ async def signed_playlist(store: ObjectStore, info: ObjectInfo, token: str) -> b
     finally:
         await stream.aclose()
     return sign_playlist(data.decode("utf-8", errors="replace"), token).encode()
+

@@ -12,15 +12,19 @@ unknown, revoked or malformed one: 403.
 
 from __future__ import annotations
 
+import logging
+from collections.abc import AsyncIterator
 from enum import Enum
 
 from aiohttp import web
 
 from vodstack import api_keys
 from vodstack.catalog.apikeys import ApiKeyRecord, ApiKeyStore
-from vodstack.errors import ApiError, ErrorCode
+from vodstack.errors import ApiError, ErrorCode, QueueUnavailable
 from vodstack.settings import Settings
 from vodstack.web import BACKENDS, SETTINGS, Handler
+
+log = logging.getLogger(__name__)
 
 API_KEY: web.RequestKey[ApiKeyRecord] = web.RequestKey("api_key", ApiKeyRecord)
 REALM = "vodstack"
@@ -106,3 +110,19 @@ async def refusal(request: web.Request) -> ApiError | None:
     except ApiError as exc:
         return exc
     return None
+
+
+async def warn_without_keys(app: web.Application) -> AsyncIterator[None]:
+    """Cleanup context: say at start-up when keys are required but none can be used yet."""
+    if app[SETTINGS].require_api_key:
+        try:
+            keys = await app[BACKENDS].catalog.api_keys.list_keys()
+        except QueueUnavailable as exc:
+            log.warning("could not list API keys at start-up: %s", exc)
+        else:
+            if not any(key.active for key in keys):
+                log.warning(
+                    "API keys are required but none exists yet: every upload will be refused "
+                    "until one is made with `vodstack keys create`"
+                )
+    yield

@@ -25,7 +25,7 @@ from tests.support.origin_server import OTHER_VIDEO_ID, VIDEO_ID, running
 from vodstack import keys
 from vodstack.catalog import Rendition, Video, VideoStatus
 from vodstack.embedded import build_embedded_app
-from vodstack.playback.playlists import sign_playlist, with_token
+from vodstack.playback.playlists import private_cache_control, sign_playlist, with_token
 from vodstack.playback.signer import url_signer
 from vodstack.playback.tokens import TokenProblem, check, sign, token_for
 from vodstack.settings import Settings
@@ -101,6 +101,13 @@ def test_rewriting_replaces_old_tokens_keeps_other_hosts_and_line_endings() -> N
     assert with_token("/v/x/a.m4s", "t") == "/v/x/a.m4s?token=t"
     text = "#EXTM3U\r\n#EXTINF:4,\r\nseg.ts\r\n\r\n"
     assert sign_playlist(text, "t") == "#EXTM3U\r\n#EXTINF:4,\r\nseg.ts?token=t\r\n\r\n"
+
+
+def test_token_bearing_playlists_are_private() -> None:
+    assert private_cache_control(
+        "public, max-age=60, stale-while-revalidate=300, s-maxage=600"
+    ) == "private, max-age=60, stale-while-revalidate=300"
+    assert private_cache_control("max-age=1") == "private, max-age=1"
 
 
 def test_the_api_signer_makes_links_the_origin_accepts() -> None:
@@ -249,10 +256,14 @@ async def test_rewritten_playlists_keep_validators_and_ignore_ranges(
     url = master_url(signed_origin.url, token=token_for(SECRET, VIDEO_ID, 60))
     status, headers, body = await get(http, url)
     assert status == 200 and b"?token=" in body
+    # One viewer's token inside: no shared cache may keep it for others.
+    assert headers["Cache-Control"].startswith("private") and "public" not in headers[
+        "Cache-Control"
+    ]
     status, _, ranged = await get(http, url, {"Range": "bytes=0-9"})
     assert status == 200 and ranged == body
-    status, _, _ = await get(http, url, {"If-None-Match": headers["ETag"]})
-    assert status == 304
+    status, revalidated, _ = await get(http, url, {"If-None-Match": headers["ETag"]})
+    assert status == 304 and revalidated["Cache-Control"] == headers["Cache-Control"]
     segment = f"{signed_origin.url}/v/{VIDEO_ID}/{VERSION}/360p/1.m4s?" + urlsplit(url).query
     status, _, part = await get(http, segment, {"Range": "bytes=10-19"})
     key = keys.rendition_prefix(VIDEO_ID, VERSION, "360p") + "1.m4s"
@@ -304,6 +315,7 @@ async def test_the_edge_puts_each_viewers_token_in_playlists(
         assert status == 200
         assert body.count(f"?token={token}".encode()) == 2
         assert headers["Content-Length"] == str(len(body))
+        assert headers["Cache-Control"].startswith("private")
 
 
 async def test_the_edge_checks_tokens_on_hits_too(

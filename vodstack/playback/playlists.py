@@ -44,3 +44,15 @@ def sign_playlist(text: str, token: str) -> str:
         else:
             lines.append(with_token(stripped, token) + ending)
     return "".join(lines)
+
+
+def private_cache_control(value: str) -> str:
+    """Cache-Control for a playlist carrying one viewer's token: the same freshness, but
+    `private` (RFC 9111 §5.2.2.7) instead of `public` / `s-maxage`, so no shared cache (a
+    CDN set to ignore query strings, say) hands it to another viewer."""
+    directives = [part.strip() for part in value.split(",") if part.strip()]
+    kept = [
+        d for d in directives
+        if d.lower() not in {"public", "private"} and not d.lower().startswith("s-maxage")
+    ]
+    return ", ".join(["private", *kept])
