@@ -10,7 +10,7 @@ from aiohttp import web
 
 from ingest import params
 from ingest.presenter import list_json, video_json
-from ingest.request_urls import request_base_url, request_signer
+from ingest.request_urls import request_base_url, request_media_base_url, request_signer
 from vodstack import keys
 from vodstack.catalog import Video
 from vodstack.errors import ApiError, ErrorCode
@@ -34,7 +34,7 @@ async def _existing_video(request: web.Request) -> Video:
 
 async def get_video(request: web.Request) -> web.Response:
     video = await _existing_video(request)
-    return json_response(video_json(video, request_base_url(request), request_signer(request)))
+    return json_response(_video_json(request, video))
 
 
 async def list_videos(request: web.Request) -> web.Response:
@@ -43,9 +43,11 @@ async def list_videos(request: web.Request) -> web.Response:
         status=status, limit=limit, cursor=cursor
     )
     base = request_base_url(request)
+    media_base = request_media_base_url(request, base)
     return json_response(
         list_json(
-            videos, next_cursor, base, limit=limit, status=status, sign=request_signer(request)
+            videos, next_cursor, base, limit=limit, status=status, media_base=media_base,
+            sign=request_signer(request),
         )
     )
 
@@ -56,8 +58,13 @@ async def patch_video(request: web.Request) -> web.Response:
     updated = await request.app[BACKENDS].catalog.update(video.id, **changes)
     if updated is None:
         raise ApiError(ErrorCode.VIDEO_NOT_FOUND)
-    return json_response(
-        video_json(updated, request_base_url(request), request_signer(request))
+    return json_response(_video_json(request, updated))
+
+
+def _video_json(request: web.Request, video: Video) -> dict[str, Any]:
+    base = request_base_url(request)
+    return video_json(
+        video, base, request_media_base_url(request, base), request_signer(request)
     )
 
 

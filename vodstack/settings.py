@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 ENV_PREFIX = "VODSTACK_"
 
@@ -264,6 +265,14 @@ class Settings:
         Path,
     )
 
+    # Distributed deployment.
+    media_url: str | None = setting(
+        None,
+        "Base URL players fetch media from (e.g. the edge in front of the origins), for the "
+        "playback and poster links in API answers; default: the API's own base URL.",
+        _opt_str,
+    )
+
     # Security: resumable uploads, API keys, signed playback URLs, webhooks.
     upload_expiry: float = setting(
         24 * 3600.0,
@@ -376,6 +385,10 @@ class Settings:
             problems.append("max_video_dimension must be at least 16")
         if self.publish_concurrency < 1:
             problems.append("publish_concurrency must be at least 1")
+        if self.media_url is not None and not _is_base_url(self.media_url):
+            problems.append(
+                f"media_url must be an http(s):// URL with a host, got {self.media_url!r}"
+            )
         problems += self._security_problems()
         if problems:
             raise SettingsError("invalid settings:\n  - " + "\n  - ".join(problems))
@@ -403,6 +416,17 @@ class Settings:
         if self.webhook_retry_max_delay < self.webhook_retry_base_delay:
             problems.append("webhook_retry_max_delay must be at least webhook_retry_base_delay")
         return problems
+
+
+def _is_base_url(text: str) -> bool:
+    """`http(s)://host[:port][/path]`, with nothing after the path."""
+    parts = urlsplit(text)
+    return (
+        parts.scheme in {"http", "https"}
+        and bool(parts.hostname)
+        and not parts.query
+        and not parts.fragment
+    )
 
 
 def env_name(field_name: str) -> str:

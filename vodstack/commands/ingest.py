@@ -15,6 +15,8 @@ INGEST_SETTINGS = (
     "data_dir", "host", "port", "public_url", "store", "queue", "log_level", "log_format",
     "max_upload_size", "max_attempts", "store_timeout",
     "hlsjs_path",
+    "s3_access_key_id", "s3_secret_access_key", "s3_region", "s3_max_connections",
+    "redis_timeout", "media_url",
     "upload_expiry", "upload_sweep_interval", "require_api_key", "api_reads", "insecure_open",
     "playback_secret", "playback_token_ttl", "webhook_urls", "webhook_secret",
     "webhook_timeout", "webhook_retry_for", "webhook_retry_base_delay",
