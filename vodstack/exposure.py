@@ -1,4 +1,4 @@
-"""Where a service may listen: without API keys, only on loopback (pure policy)."""
+"""Where a service may listen: without API keys, `serve` only on loopback (pure policy)."""
 
 from __future__ import annotations
 
@@ -38,4 +38,7 @@ def exposure_notice(settings: Settings) -> str:
             "API keys not required: listening on loopback only "
             "(set VODSTACK_REQUIRE_API_KEY=true to serve other machines)"
         )
-    return f"API keys not required and listening on {settings.host}: --insecure-open is set"
+    return (
+        f"WARNING: API keys not required and listening on {settings.host}: anyone who can "
+        "reach it may upload and delete videos (set VODSTACK_REQUIRE_API_KEY=true)"
+    )
