@@ -17,7 +17,7 @@ from tests.security import tus
 from tests.support.backends import BackendConfig
 from tests.support.ingest_server import IngestServer, running_ingest
 from vodstack.catalog import VideoStatus
-from vodstack.store import ResumableUpload
+from vodstack.store import ObjectNotFound, ResumableUpload
 
 MiB = 1024 * 1024
 
@@ -223,7 +223,7 @@ async def test_termination_removes_the_upload_and_its_pieces(
     assert (await tus.head(http, location)).status == 404
     assert (await tus.patch(http, location, 6 * MiB, b"more")).status == 404
     assert [i.key async for i in server.store.list("uploads/")] == []
-    with pytest.raises(Exception):  # noqa: B017 - the store says "no such upload" its own way
+    with pytest.raises(ObjectNotFound):
         await server.store.append_resumable(
             ResumableUpload.from_dict(record.storage), tus_chunks(b"x")
         )
