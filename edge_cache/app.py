@@ -8,9 +8,11 @@ from aiohttp import web
 
 from edge_cache import admin, health
 from edge_cache.proxy import EdgeProxy, ProxyConfig, no_expect_handler
+from edge_cache.signed import PlaybackGuard
 from edge_cache.store import ResponseStore
 from edge_cache.upstreams import PoolConfig, UpstreamPool
 from edge_cache.warm import Warmer
+from vodstack.catalog import open_catalog
 from vodstack.settings import Settings
 from vodstack.web import RETRY_AFTER_SECONDS, SETTINGS, error_middleware, healthz, json_response
 
@@ -71,10 +73,17 @@ def create_app(
     )
     if settings.purge_token:
         app[admin.TOKEN] = settings.purge_token
+    catalog = open_catalog(settings) if settings.require_api_key else None
+    if catalog is not None:
+        app[admin.API_KEYS] = catalog.api_keys
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         await proxy.pool.start()
+        if catalog is not None:
+            await catalog.start()
         yield
+        if catalog is not None:
+            await catalog.close()
         await app[admin.WARMER].close()
         await proxy.close()
         await proxy.pool.close()
@@ -83,5 +92,8 @@ def create_app(
     app.router.add_get("/healthz", health.stack_healthz if stack_health else healthz)
     app.router.add_get("/readyz", health.stack_readyz if stack_health else readyz)
     admin.add_routes(app)
-    app.router.add_route("*", "/{tail:.*}", proxy.handle, expect_handler=no_expect_handler)
+    handler = proxy.handle
+    if settings.playback_secret is not None:
+        handler = PlaybackGuard(proxy, settings.playback_secret).handle
+    app.router.add_route("*", "/{tail:.*}", handler, expect_handler=no_expect_handler)
     return app

@@ -14,6 +14,7 @@ import time
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 import aiohttp
 from aiohttp import HttpVersion11, web
@@ -62,6 +63,27 @@ _CONDITIONAL_NAMES = ("If-Match", "If-Unmodified-Since", "If-None-Match", "If-Mo
                       "If-Range", "Range")
 
 
+class BodyFilter(Protocol):
+    """Rewrites some bodies per request on their way out (signed playlists, edge_cache.signed).
+
+    The cache keeps the upstream's bytes; a filtered body is made for one answer only.
+    """
+
+    def wanted(self, request: web.Request, status: int, content_type: str | None) -> bool: ...
+
+    def rewrite(self, request: web.Request, body: bytes) -> bytes: ...
+
+    def rewrite_headers(self, headers: CIMultiDict[str]) -> None:
+        """Adjust the answer's fields for the rewritten body (e.g. make it private)."""
+
+
+MAX_FILTERED_BODY = 8 * 1024 * 1024
+
+
+def _no_upstream_fields(key: str) -> HeaderPairs:
+    return []
+
+
 @dataclass(frozen=True)
 class ProxyConfig:
     collapse_timeout: float = 10.0
@@ -86,6 +108,9 @@ class EdgeProxy:
         self.stats: Counter[str] = Counter()
         self._refreshing: set[object] = set()
         self._tasks: set[asyncio.Task[None]] = set()
+        self.upstream_fields: Callable[[str], HeaderPairs] = _no_upstream_fields
+        """Extra request fields for upstream fetches of a key (e.g. a playback token)."""
+        self.body_filter: BodyFilter | None = None
 
     # ---------------------------------------------------------------- entry point
 
@@ -297,6 +322,7 @@ class EdgeProxy:
             return await flight.wait(self.config.collapse_timeout)
         with self.collapser.lead(key, flight) as lead:
             headers = upstream_request_headers([], client_ip=None, scheme="http", host=None)
+            headers.extend(self.upstream_fields(key))
             if entry is not None:
                 headers.extend(_validator_headers(entry))
             request_time = self.clock()
@@ -502,7 +528,13 @@ class EdgeProxy:
         *,
         prefix: bytes = b"",
     ) -> web.StreamResponse:
-        """Copy the upstream answer to the client chunk by chunk, never holding it whole."""
+        """Copy the upstream answer to the client chunk by chunk, never holding it whole
+        (unless the body filter rewrites it: then it is read whole, within a bound)."""
+        if (
+            self.body_filter is not None and request.method == "GET"
+            and self.body_filter.wanted(request, resp.status, resp.headers.get("Content-Type"))
+        ):
+            return await self._filtered(request, resp, kept, x_cache, prefix)
         out = web.StreamResponse(status=resp.status, reason=resp.reason)
         headers = out.headers
         for name, value in with_via(kept):
@@ -533,16 +565,37 @@ class EdgeProxy:
             log.debug("client left while %s was streamed: %r", request.raw_path, exc)
         return out
 
+    async def _filtered(
+        self,
+        request: web.Request,
+        resp: aiohttp.ClientResponse,
+        kept: HeaderPairs,
+        x_cache: str,
+        prefix: bytes,
+    ) -> web.Response:
+        assert self.body_filter is not None
+        body, complete = await _read_up_to(resp, MAX_FILTERED_BODY - len(prefix))
+        if not complete:
+            raise ApiError(ErrorCode.BAD_GATEWAY, "The upstream body is too large to rewrite.")
+        headers = _response_headers(with_via(kept), resp.headers.get("Age"), x_cache)
+        self.body_filter.rewrite_headers(headers)
+        return web.Response(
+            status=resp.status, reason=resp.reason, headers=headers,
+            body=self.body_filter.rewrite(request, prefix + body),
+        )
+
     def _upstream_headers(
         self, request: web.Request, drop: frozenset[str] = frozenset()
     ) -> HeaderPairs:
-        return upstream_request_headers(
+        headers = upstream_request_headers(
             request.headers.items(),
             client_ip=request.remote,
             scheme=request.scheme,
             host=request.headers.get("Host"),
             drop=drop,
         )
+        headers.extend(self.upstream_fields(request.raw_path))
+        return headers
 
     # ---------------------------------------------------------------- answering from an entry
 
@@ -579,11 +632,15 @@ class EdgeProxy:
                 )
             if answer is Answer.PRECONDITION_FAILED:
                 raise ApiError(ErrorCode.PRECONDITION_FAILED)
+        headers = _response_headers(entry.headers, age_text, x_cache)
+        body = entry.body
+        if self.body_filter is not None and self.body_filter.wanted(
+            request, entry.status, headers.get("Content-Type")
+        ):
+            body = self.body_filter.rewrite(request, body)
+            self.body_filter.rewrite_headers(headers)
         return web.Response(
-            status=entry.status,
-            reason=entry.reason or None,
-            headers=_response_headers(entry.headers, age_text, x_cache),
-            body=entry.body,
+            status=entry.status, reason=entry.reason or None, headers=headers, body=body
         )
 
 

@@ -8,6 +8,8 @@ job abandoned. Outcomes:
 - published: catalogue `ready` (duration, renditions, version, ready_at, progress 100);
 - permanent error (not a playable video): `failed` at once with the reason, no retry;
 - published: the edges forget the master (a cached 404) and warm the first seconds;
+- `ready` and `failed` write their webhook deliveries to the outbox in the same step
+  (`Catalog.update_and_notify`); sending them is a dispatcher's job, never the worker's;
 - anything else (store/queue unavailable, ffmpeg timeout, ...): retried after
   `retry_delay` (exponential backoff, full jitter) until max attempts, then `failed`;
 - shutdown: ffmpeg killed, the lease released so another worker takes the job at once.
@@ -46,6 +48,7 @@ from vodstack.catalog import VideoStatus
 from vodstack.errors import QueueUnavailable, StoreUnavailable
 from vodstack.queue import Job
 from vodstack.settings import Settings
+from vodstack.webhooks.events import VIDEO_FAILED, VIDEO_READY
 
 log = logging.getLogger(__name__)
 
@@ -316,8 +319,9 @@ class Worker:
         """Dead-letter the job, then record the reason, only if the lease was still ours."""
         if await self._settle(self.backends.queue.fail(job, reason), job, "fail"):
             await self._settle(
-                self.backends.catalog.update(
-                    job.video_id, status=VideoStatus.FAILED, error=reason, attempts=job.attempts
+                self.backends.catalog.update_and_notify(
+                    job.video_id, VIDEO_FAILED, self.settings.webhook_urls,
+                    status=VideoStatus.FAILED, error=reason, attempts=job.attempts,
                 ),
                 job,
                 "mark failed",
@@ -372,8 +376,10 @@ class Worker:
                 ),
             )
         video = await self._settle(
-            self.backends.catalog.update(
+            self.backends.catalog.update_and_notify(
                 job.video_id,
+                VIDEO_READY,
+                self.settings.webhook_urls,
                 status=VideoStatus.READY,
                 progress=100.0,
                 error=None,

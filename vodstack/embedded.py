@@ -33,6 +33,7 @@ from vodstack.backends import Backends
 from vodstack.server import SHUTDOWN_TIMEOUT, bound_url
 from vodstack.settings import Settings
 from vodstack.web import base_app
+from vodstack.webhooks.service import attach_dispatcher
 
 Link = Literal["unix", "tcp"]
 DEFAULT_LINK: Link = "unix" if hasattr(socket, "AF_UNIX") and sys.platform != "win32" else "tcp"
@@ -60,6 +61,7 @@ def build_embedded_app(
     origin.app.add_routes(app)
     if settings.worker_concurrency > 0:
         transcoder.service.attach_worker(app)
+    attach_dispatcher(app)
     return app
 
 

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 
 from vodstack.commands.common import add_settings_arguments, settings_from_args
+from vodstack.exposure import exposure_notice, exposure_problem
 from vodstack.logs import setup_logging
 from vodstack.server import announce, fail, run, wait_for_stop_signal
 from vodstack.settings import Settings
@@ -34,7 +35,11 @@ def main(args: argparse.Namespace) -> int:
             "serve runs its own upstream behind its edge; to cache other servers, run "
             "`vodstack edge --upstream URL`"
         )
+    problem = exposure_problem(settings)
+    if problem is not None:
+        return fail(problem)
     setup_logging(settings.log_level, settings.log_format)
+    print(exposure_notice(settings), flush=True)
     return run(serve(settings))
 
 
