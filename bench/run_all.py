@@ -45,6 +45,8 @@ BENCHES = (
     Bench("pages_wrk", ("--seconds", "2"), 300),
     Bench("players", ("--players", "30", "--seconds", "10", "--runs", "2"), 600),
     Bench("upload", ("--size-mib", "200"), 300),
+    Bench("tus_upload", ("--size-mib", "128"), 300),
+    Bench("serve_internal_link", ("--rounds", "2", "--seconds", "2"), 600),
     Bench("transcode_overhead", ("--runs", "1"), 600),
     Bench("s3_client_choice", ("--requests", "200"), 600),
     Bench("cache_conformance", ("--quiet",), 900),

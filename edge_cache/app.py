@@ -6,16 +6,18 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from edge_cache import admin
-from edge_cache.proxy import EdgeProxy, ProxyConfig
+from edge_cache import admin, health
+from edge_cache.proxy import EdgeProxy, ProxyConfig, no_expect_handler
+from edge_cache.signed import PlaybackGuard
 from edge_cache.store import ResponseStore
 from edge_cache.upstreams import PoolConfig, UpstreamPool
 from edge_cache.warm import Warmer
+from vodstack.catalog import open_catalog
 from vodstack.settings import Settings
 from vodstack.web import RETRY_AFTER_SECONDS, SETTINGS, error_middleware, healthz, json_response
 
 
-def build_proxy(settings: Settings) -> EdgeProxy:
+def build_proxy(settings: Settings, *, unix_socket: str | None = None) -> EdgeProxy:
     if not settings.upstream:
         raise ValueError("the edge needs at least one --upstream URL")
     store = ResponseStore(
@@ -32,6 +34,7 @@ def build_proxy(settings: Settings) -> EdgeProxy:
             health_interval=settings.health_check_interval,
             health_path=settings.health_check_path,
             policy=settings.lb_policy,
+            unix_socket=unix_socket,
         ),
     )
     config = ProxyConfig(
@@ -53,9 +56,15 @@ async def readyz(request: web.Request) -> web.Response:
     )
 
 
-def create_app(settings: Settings) -> web.Application:
-    """The edge: /healthz, /readyz, /_edge/* and everything else proxied through the cache."""
-    proxy = build_proxy(settings)
+def create_app(
+    settings: Settings, *, unix_socket: str | None = None, stack_health: bool = False
+) -> web.Application:
+    """The edge: /healthz, /readyz, /_edge/* and everything else proxied through the cache.
+
+    `unix_socket`: reach the upstream through this socket. `stack_health`: /healthz and
+    /readyz also ask the upstreams' own (for an edge in front of its own stack).
+    """
+    proxy = build_proxy(settings, unix_socket=unix_socket)
     app = web.Application(middlewares=[error_middleware])
     app[SETTINGS] = settings
     app[admin.PROXY] = proxy
@@ -64,17 +73,27 @@ def create_app(settings: Settings) -> web.Application:
     )
     if settings.purge_token:
         app[admin.TOKEN] = settings.purge_token
+    catalog = open_catalog(settings) if settings.require_api_key else None
+    if catalog is not None:
+        app[admin.API_KEYS] = catalog.api_keys
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         await proxy.pool.start()
+        if catalog is not None:
+            await catalog.start()
         yield
+        if catalog is not None:
+            await catalog.close()
         await app[admin.WARMER].close()
         await proxy.close()
         await proxy.pool.close()
 
     app.cleanup_ctx.append(lifecycle)
-    app.router.add_get("/healthz", healthz)
-    app.router.add_get("/readyz", readyz)
+    app.router.add_get("/healthz", health.stack_healthz if stack_health else healthz)
+    app.router.add_get("/readyz", health.stack_readyz if stack_health else readyz)
     admin.add_routes(app)
-    app.router.add_route("*", "/{tail:.*}", proxy.handle)
+    handler = proxy.handle
+    if settings.playback_secret is not None:
+        handler = PlaybackGuard(proxy, settings.playback_secret).handle
+    app.router.add_route("*", "/{tail:.*}", handler, expect_handler=no_expect_handler)
     return app

@@ -17,12 +17,14 @@ from aiohttp import HttpVersion11, hdrs, web
 from ingest import params
 from ingest.body import IncomingUpload, is_form, open_upload
 from ingest.presenter import created_json
-from ingest.request_urls import request_base_url, request_media_base_url
+from ingest.request_urls import request_base_url, request_media_base_url, request_signer
 from ingest.urls import status_url
 from vodstack import keys
+from vodstack.auth import refusal
 from vodstack.backends import Backends
 from vodstack.catalog import Video
 from vodstack.errors import ApiError, ErrorCode, StoreUnavailable
+from vodstack.playback.signer import UrlSigner
 from vodstack.store import ObjectTooLarge
 from vodstack.web import BACKENDS, RETRY_AFTER_SECONDS, SETTINGS, error_response, json_response
 
@@ -56,6 +58,9 @@ async def expect_upload(request: web.Request) -> web.StreamResponse | None:
         return error_response(
             ApiError(ErrorCode.EXPECTATION_FAILED, f"Unknown expectation: {expect!r}.")
         )
+    refused = await refusal(request)
+    if refused is not None:
+        return error_response(refused)
     limit = request.app[SETTINGS].max_upload_size
     if _declared_too_large(request, limit):
         return error_response(params.too_large_error(limit))
@@ -83,7 +88,7 @@ async def create_video(request: web.Request) -> web.StreamResponse:
             idempotency_key, context.video_id, IDEMPOTENCY_TTL
         )
         if holder is not None:
-            return await _replay(backends, holder, base, media_base)
+            return await _replay(backends, holder, base, media_base, request_signer(request))
     try:
         video = await receive_video(request, backends, context)
     except BaseException:
@@ -99,25 +104,27 @@ async def create_video(request: web.Request) -> web.StreamResponse:
         video.filename,
         extra={"video_id": video.id, "request_id": context.request_id},
     )
-    return _created(video.id, base, media_base)
+    return _created(video.id, base, media_base, request_signer(request))
 
 
 def _created(
-    video_id: str, base: str, media_base: str, *, replayed: bool = False
+    video_id: str, base: str, media_base: str, sign: UrlSigner, *, replayed: bool = False
 ) -> web.Response:
     headers: dict[str, str] = {hdrs.LOCATION: status_url(base, video_id)}
     if replayed:
         headers[REPLAYED_HEADER] = "true"
-    return json_response(created_json(video_id, base, media_base), status=201, headers=headers)
+    return json_response(
+        created_json(video_id, base, media_base, sign), status=201, headers=headers
+    )
 
 
 async def _replay(
-    backends: Backends, holder: str, base: str, media_base: str
+    backends: Backends, holder: str, base: str, media_base: str, sign: UrlSigner
 ) -> web.Response:
     """The same answer as the first request got, or 409 while that one is still running."""
     if await backends.catalog.get(holder) is None:
         raise ApiError(ErrorCode.IDEMPOTENCY_IN_PROGRESS)
-    return _created(holder, base, media_base, replayed=True)
+    return _created(holder, base, media_base, sign, replayed=True)
 
 
 async def receive_video(

@@ -8,9 +8,10 @@ from typing import Any
 
 from aiohttp import web
 
+from edge_cache.fleet import EDGE_FLEET
 from ingest import params
 from ingest.presenter import list_json, video_json
-from ingest.request_urls import request_base_url, request_media_base_url
+from ingest.request_urls import request_base_url, request_media_base_url, request_signer
 from vodstack import keys
 from vodstack.catalog import Video
 from vodstack.errors import ApiError, ErrorCode
@@ -19,6 +20,7 @@ from vodstack.web import BACKENDS, NO_STORE, json_response
 log = logging.getLogger(__name__)
 
 EDITABLE_FIELDS = ("title",)
+MAX_JSON_BODY = 16 * 1024
 
 
 async def _existing_video(request: web.Request) -> Video:
@@ -44,7 +46,10 @@ async def list_videos(request: web.Request) -> web.Response:
     base = request_base_url(request)
     media_base = request_media_base_url(request, base)
     return json_response(
-        list_json(videos, next_cursor, base, limit=limit, status=status, media_base=media_base)
+        list_json(
+            videos, next_cursor, base, limit=limit, status=status, media_base=media_base,
+            sign=request_signer(request),
+        )
     )
 
 
@@ -59,17 +64,31 @@ async def patch_video(request: web.Request) -> web.Response:
 
 def _video_json(request: web.Request, video: Video) -> dict[str, Any]:
     base = request_base_url(request)
-    return video_json(video, base, request_media_base_url(request, base))
+    return video_json(
+        video, base, request_media_base_url(request, base), request_signer(request)
+    )
 
 
 async def _json_object(request: web.Request) -> dict[str, Any]:
+    """A small JSON object body: 413 past MAX_JSON_BODY, declared or streamed."""
+    if request.content_length is not None and request.content_length > MAX_JSON_BODY:
+        raise _json_too_large()
+    raw = await request.content.read(MAX_JSON_BODY + 1)
+    if len(raw) > MAX_JSON_BODY:
+        raise _json_too_large()
     try:
-        data = json.loads(await request.read())
+        data = json.loads(raw)
     except (ValueError, UnicodeDecodeError):
         raise ApiError(ErrorCode.BAD_REQUEST, "The body is not valid JSON.") from None
     if not isinstance(data, dict):
         raise ApiError(ErrorCode.BAD_REQUEST, "The body must be a JSON object.")
     return data
+
+
+def _json_too_large() -> ApiError:
+    return ApiError(
+        ErrorCode.PAYLOAD_TOO_LARGE, f"A JSON body may be at most {MAX_JSON_BODY} bytes."
+    )
 
 
 def _title_changes(data: dict[str, Any]) -> dict[str, Any]:
@@ -84,13 +103,18 @@ def _title_changes(data: dict[str, Any]) -> dict[str, Any]:
 
 
 async def delete_video(request: web.Request) -> web.Response:
-    """Cancel the job, drop the record, then remove the upload and every published object."""
+    """Cancel the job, drop the record, remove the upload and every published object, then
+    purge the video's URLs from the edges (after the objects are gone, so no edge can fetch
+    them again; edges that are down are logged and skipped)."""
     video = await _existing_video(request)
     backends = request.app[BACKENDS]
     cancelled = await backends.queue.cancel(video.id)
     await backends.catalog.delete(video.id)
     removed = await backends.store.delete_prefix(keys.video_prefix(video.id))
     removed += await backends.store.delete_prefix(keys.upload_prefix(video.id))
+    edges = request.app.get(EDGE_FLEET)
+    if edges is not None:
+        await edges.purge(keys.media_path_for_key(keys.video_prefix(video.id)))
     log.info(
         "video %s deleted: %d job(s) cancelled, %d object(s) removed",
         video.id,

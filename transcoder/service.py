@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
+from edge_cache.fleet import EDGE_FLEET
 from transcoder.worker import Worker
 from vodstack.web import BACKENDS, SETTINGS
 
@@ -16,9 +17,10 @@ def attach_worker(app: web.Application) -> Worker:
     """Run a Worker while `app` runs, on the app's settings and backends.
 
     Added after the backends' cleanup context, so it starts once they are open and stops
-    (stop leasing, kill ffmpeg, release the job in progress) before they close.
+    (stop leasing, kill ffmpeg, release the job in progress) before they close. Published
+    videos are warmed on the app's edge fleet, if it has one (`attach_edge_fleet` first).
     """
-    worker = Worker(app[SETTINGS], app[BACKENDS])
+    worker = Worker(app[SETTINGS], app[BACKENDS], edges=app.get(EDGE_FLEET))
     app[WORKER] = worker
 
     async def worker_ctx(app: web.Application) -> AsyncIterator[None]:

@@ -7,6 +7,9 @@ job abandoned. Outcomes:
 
 - published: catalogue `ready` (duration, renditions, version, ready_at, progress 100);
 - permanent error (not a playable video): `failed` at once with the reason, no retry;
+- published: the edges forget the master (a cached 404) and warm the first seconds;
+- `ready` and `failed` write their webhook deliveries to the outbox in the same step
+  (`Catalog.update_and_notify`); sending them is a dispatcher's job, never the worker's;
 - anything else (store/queue unavailable, ffmpeg timeout, ...): retried after
   `retry_delay` (exponential backoff, full jitter) until max attempts, then `failed`;
 - shutdown: ffmpeg killed, the lease released so another worker takes the job at once.
@@ -26,6 +29,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
+from edge_cache.fleet import EdgeFleet
 from transcoder.errors import (
     FfmpegError,
     FfmpegTimeout,
@@ -37,12 +41,14 @@ from transcoder.pipeline import TranscodePipeline, TranscodeResult
 from transcoder.progress import ProgressReporter
 from transcoder.retry import retry_delay
 from transcoder.runner import clean_line
+from transcoder.warm_paths import published_paths
 from vodstack import keys
 from vodstack.backends import Backends
 from vodstack.catalog import VideoStatus
 from vodstack.errors import QueueUnavailable, StoreUnavailable
 from vodstack.queue import Job
 from vodstack.settings import Settings
+from vodstack.webhooks.events import VIDEO_FAILED, VIDEO_READY
 
 log = logging.getLogger(__name__)
 
@@ -100,9 +106,11 @@ class Worker:
         *,
         worker_id: str | None = None,
         rng: random.Random | None = None,
+        edges: EdgeFleet | None = None,
     ) -> None:
         self.settings = settings
         self.backends = backends
+        self.edges = edges
         self.worker_id = worker_id or new_worker_id()
         self._rng = rng or random.Random()
         self._stopping = asyncio.Event()
@@ -311,8 +319,9 @@ class Worker:
         """Dead-letter the job, then record the reason, only if the lease was still ours."""
         if await self._settle(self.backends.queue.fail(job, reason), job, "fail"):
             await self._settle(
-                self.backends.catalog.update(
-                    job.video_id, status=VideoStatus.FAILED, error=reason, attempts=job.attempts
+                self.backends.catalog.update_and_notify(
+                    job.video_id, VIDEO_FAILED, self.settings.webhook_urls,
+                    status=VideoStatus.FAILED, error=reason, attempts=job.attempts,
                 ),
                 job,
                 "mark failed",
@@ -354,9 +363,23 @@ class Worker:
             await self._retry_or_fail(job, outcome, elapsed)
 
     async def _succeeded(self, job: Job, result: TranscodeResult, elapsed: float) -> None:
+        if self.edges is not None:
+            # Before `ready` is recorded, so players told "ready" find the master no longer
+            # cached as a 404 and the first segments warm; in the background, never failing
+            # the job.
+            self.edges.published(
+                keys.playback_path(job.video_id),
+                f"video {job.video_id}",
+                published_paths(
+                    self.backends.store, job.video_id, result.version,
+                    self.settings.warm_segments,
+                ),
+            )
         video = await self._settle(
-            self.backends.catalog.update(
+            self.backends.catalog.update_and_notify(
                 job.video_id,
+                VIDEO_READY,
+                self.settings.webhook_urls,
                 status=VideoStatus.READY,
                 progress=100.0,
                 error=None,

@@ -273,6 +273,78 @@ class Settings:
         _opt_str,
     )
 
+    # Edge integration: the upload API purges edges on delete, workers warm them on publish.
+    edges: tuple[str, ...] = setting(
+        (),
+        "Edge caches to purge when a video is deleted and to warm when one is published "
+        "(base URLs; repeat the flag or comma-separate; needs purge_token).",
+        parse_list,
+        repeatable=True,
+    )
+    warm_segments: int = setting(
+        2, "Media segments of each rendition warmed on the edges after publishing.", int
+    )
+
+    # Security: resumable uploads, API keys, signed playback URLs, webhooks.
+    upload_expiry: float = setting(
+        24 * 3600.0,
+        "How long an unfinished resumable (tus) upload is kept after its last bytes arrived.",
+        parse_duration,
+    )
+    upload_sweep_interval: float = setting(
+        300.0, "Seconds between sweeps removing expired resumable uploads.", parse_duration
+    )
+    require_api_key: bool = setting(
+        False,
+        "Require `Authorization: Bearer <key>` for uploads, deletes and other changes "
+        "(create keys with `vodstack keys create`).",
+        parse_bool,
+    )
+    api_reads: str = setting(
+        "public",
+        "Who may read the API (list, status) when keys are required: anyone, or key holders.",
+        str,
+        choices=("public", "key"),
+    )
+    insecure_open: bool = setting(
+        False,
+        "Let `serve`/`ingest` listen on a non-loopback address without requiring API keys.",
+        parse_bool,
+    )
+    playback_secret: str | None = setting(
+        None,
+        "Secret for signed playback URLs; when set, media needs a valid ?token= "
+        "(give the origin and every edge the same secret).",
+        _opt_str,
+        secret=True,
+    )
+    playback_token_ttl: float = setting(
+        6 * 3600.0, "How long a signed playback URL handed out by the API stays valid.",
+        parse_duration,
+    )
+    webhook_urls: tuple[str, ...] = setting(
+        (),
+        "URLs that receive video.ready / video.failed events (repeat or comma-separate).",
+        parse_list,
+        repeatable=True,
+    )
+    webhook_secret: str | None = setting(
+        None, "Secret that signs webhook deliveries (Vodstack-Signature).", _opt_str, secret=True
+    )
+    webhook_timeout: float = setting(
+        10.0, "Longest wait for a webhook receiver to answer one delivery.", parse_duration
+    )
+    webhook_retry_for: float = setting(
+        24 * 3600.0, "How long failed webhook deliveries keep being retried.", parse_duration
+    )
+    webhook_retry_base_delay: float = setting(
+        5.0, "First webhook retry delay; doubles each attempt (with full jitter).",
+        parse_duration,
+    )
+    webhook_retry_max_delay: float = setting(
+        3600.0, "Longest delay between webhook retries.", parse_duration
+    )
+
     @property
     def store_url(self) -> str:
         return self.store or f"file://{self.data_dir.resolve() / 'store'}"
@@ -329,9 +401,40 @@ class Settings:
             problems.append(
                 f"media_url must be an http(s):// URL with a host, got {self.media_url!r}"
             )
+        for url in self.edges:
+            if not url.startswith(("http://", "https://")):
+                problems.append(f"edges must be http(s):// URLs, got {url!r}")
+        if self.edges and not self.purge_token:
+            problems.append("edges needs purge_token (the edges' --purge-token)")
+        if not 0 <= self.warm_segments <= 1000:
+            problems.append("warm_segments must be 0 to 1000")
+        problems += self._security_problems()
         if problems:
             raise SettingsError("invalid settings:\n  - " + "\n  - ".join(problems))
         return self
+
+    def _security_problems(self) -> list[str]:
+        problems: list[str] = []
+        if self.upload_expiry < 60:
+            problems.append("upload_expiry must be at least 60 seconds")
+        if self.upload_sweep_interval <= 0:
+            problems.append("upload_sweep_interval must be positive")
+        if self.playback_secret is not None and len(self.playback_secret) < 16:
+            problems.append("playback_secret must be at least 16 characters")
+        if self.playback_token_ttl < 1:
+            problems.append("playback_token_ttl must be at least 1 second")
+        for url in self.webhook_urls:
+            if not url.startswith(("http://", "https://")):
+                problems.append(f"webhook_urls must be http(s):// URLs, got {url!r}")
+        if self.webhook_urls and not self.webhook_secret:
+            problems.append("webhook_urls need a webhook_secret to sign deliveries")
+        if self.webhook_secret is not None and len(self.webhook_secret) < 16:
+            problems.append("webhook_secret must be at least 16 characters")
+        if self.webhook_timeout <= 0 or self.webhook_retry_base_delay <= 0:
+            problems.append("webhook_timeout and webhook_retry_base_delay must be positive")
+        if self.webhook_retry_max_delay < self.webhook_retry_base_delay:
+            problems.append("webhook_retry_max_delay must be at least webhook_retry_base_delay")
+        return problems
 
 
 def _is_base_url(text: str) -> bool:
