@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -11,6 +12,7 @@ import pytest
 
 from tests.support.ingest_server import running_ingest
 from tests.support.processes import REPO_ROOT, free_port
+from vodstack import api_keys
 from vodstack.cli import main
 from vodstack.loadtest.config import LoadTestConfig
 from vodstack.loadtest.runner import run_loadtest
@@ -63,3 +65,20 @@ def test_not_a_vodstack_server() -> None:
     result = run_cli(url, "--duration", "1")
     assert result.returncode == 1
     assert result.stderr.startswith("vodstack: cannot list videos at")
+
+
+async def test_listing_that_needs_a_key_says_so_and_uses_the_key(tmp_path: Path) -> None:
+    settings = Settings(
+        data_dir=tmp_path / "data", require_api_key=True, api_reads="key"
+    ).validate()
+    async with running_ingest(settings) as ingest:
+        made = api_keys.new_key("loadtest")
+        await ingest.catalog.api_keys.add_key(made.record)
+        without = LoadTestConfig(targets=(ingest.url,), players=1, duration=1)
+        with pytest.raises(TargetError, match=r"HTTP 401: listing videos needs --api-key"):
+            await run_loadtest(without)
+        # With the key the listing is read (and is empty: nothing is ready yet).
+        with_key = dataclasses.replace(without, api_key=made.key)
+        with pytest.raises(TargetError, match="no ready video found"):
+            await run_loadtest(with_key)
+        assert made.key not in repr(with_key)

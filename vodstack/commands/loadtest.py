@@ -10,6 +10,7 @@ import resource
 import signal
 import sys
 
+from vodstack.client import API_KEY_ENV, api_key
 from vodstack.loadtest.bandwidth import DEFAULT_SPEC, BandwidthSpec
 from vodstack.loadtest.clock import Deadline
 from vodstack.loadtest.config import (
@@ -84,6 +85,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="most ready videos taken from a server's listing (default 100)",
     )  # fmt: skip
     parser.add_argument(
+        "--api-key",
+        help=f"API key for listing a server's videos, when it requires one [{API_KEY_ENV}]",
+    )
+    parser.add_argument(
         "--force", action="store_true",
         help=f"allow more than {MAX_PLAYERS} players or a duration over an hour",
     )  # fmt: skip
@@ -113,6 +118,7 @@ def config_from_args(args: argparse.Namespace) -> LoadTestConfig:
         seed=args.seed,
         max_videos=args.max_videos,
         force=args.force,
+        api_key=api_key(args.api_key),
     ).validate()
 
 

@@ -39,6 +39,8 @@ class LoadTestConfig:
     max_videos: int = 100
     """At most this many ready videos are taken from an API listing."""
     force: bool = False
+    api_key: str | None = field(default=None, repr=False)
+    """Sent with the video listing when the server requires a key for reads."""
 
     def validate(self) -> LoadTestConfig:
         problems = []

@@ -62,7 +62,9 @@ async def run_loadtest(
     rng = random.Random(config.seed)
     recorder = Recorder()
     async with client_session(config) as http:
-        masters = await resolve_targets(http, config.targets, config.max_videos)
+        masters = await resolve_targets(
+            http, config.targets, config.max_videos, config.api_key
+        )
         started = time.monotonic()
         cpu_started = time.process_time()
         if deadline is None:

@@ -44,8 +44,11 @@ def playback_urls(listing: Any, base: str) -> list[str]:
     return urls
 
 
-async def list_ready(http: aiohttp.ClientSession, url: str, limit: int) -> list[str]:
+async def list_ready(
+    http: aiohttp.ClientSession, url: str, limit: int, api_key: str | None = None
+) -> list[str]:
     base = api_base(url)
+    headers = {"Authorization": f"Bearer {api_key}"} if api_key else None
     found: list[str] = []
     cursor: str | None = None
     while len(found) < limit:
@@ -53,8 +56,14 @@ async def list_ready(http: aiohttp.ClientSession, url: str, limit: int) -> list[
         if cursor:
             params["cursor"] = cursor
         try:
-            async with http.get(base + LISTING_PATH, params=params) as response:
+            async with http.get(base + LISTING_PATH, params=params, headers=headers) as response:
                 text = await response.text()
+                if response.status in {401, 403}:
+                    hint = "a valid --api-key" if api_key else "--api-key (or VODSTACK_API_KEY)"
+                    raise TargetError(
+                        f"{base}{LISTING_PATH} answered HTTP {response.status}: listing videos "
+                        f"needs {hint}, or give master playlist URLs instead"
+                    )
                 if response.status != 200:
                     raise TargetError(
                         f"{base}{LISTING_PATH} answered HTTP {response.status}: {text[:200]}"
@@ -73,7 +82,10 @@ async def list_ready(http: aiohttp.ClientSession, url: str, limit: int) -> list[
 
 
 async def resolve_targets(
-    http: aiohttp.ClientSession, targets: tuple[str, ...], max_videos: int
+    http: aiohttp.ClientSession,
+    targets: tuple[str, ...],
+    max_videos: int,
+    api_key: str | None = None,
 ) -> list[str]:
     """Master playlist URLs from the targets: playlists as given, API bases listed."""
     masters: list[str] = []
@@ -81,7 +93,7 @@ async def resolve_targets(
         if is_playlist_url(target):
             masters.append(target)
         else:
-            masters += await list_ready(http, target, max_videos)
+            masters += await list_ready(http, target, max_videos, api_key)
     if not masters:
         raise TargetError(
             "no ready video found at " + ", ".join(targets)
