@@ -5,13 +5,14 @@ from __future__ import annotations
 from aiohttp import web
 
 from ingest.upload import create_video, expect_upload
-from ingest.videos import delete_video, get_video, list_videos, patch_video
+from ingest.videos import delete_video, get_video, list_videos, patch_video, retry_video
 from vodstack.backends import Backends
 from vodstack.settings import Settings
 from vodstack.web import base_app
 
 VIDEOS_PATH = "/v1/videos"
 VIDEO_PATH = "/v1/videos/{video_id}"
+RETRY_PATH = "/v1/videos/{video_id}/retry"
 
 
 def add_routes(app: web.Application) -> None:
@@ -21,6 +22,7 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get(VIDEO_PATH, get_video)
     app.router.add_patch(VIDEO_PATH, patch_video)
     app.router.add_delete(VIDEO_PATH, delete_video)
+    app.router.add_post(RETRY_PATH, retry_video)
 
 
 def create_app(settings: Settings) -> web.Application:

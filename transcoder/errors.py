@@ -60,6 +60,10 @@ class FfmpegTimeout(FfmpegError):
     """ffmpeg ran longer than the job timeout and was killed."""
 
 
+class FfmpegStalled(FfmpegTimeout):
+    """ffmpeg's output position stopped advancing (hung) and it was killed."""
+
+
 class FfmpegInputError(FfmpegError, PermanentJobError):
     """ffmpeg failed because of the input file itself: trying again will not help."""
 

@@ -23,6 +23,7 @@ from transcoder.measure import measure_outputs
 from transcoder.probe import probe
 from transcoder.publish import Publication, Publisher
 from transcoder.runner import run_ffmpeg
+from transcoder.scratch import ScratchSpace, scratch_needed
 from vodstack import keys
 from vodstack.backends import Backends
 from vodstack.catalog import Rendition
@@ -54,8 +55,10 @@ class TranscodePipeline:
         scratch: Path,
         on_progress: Callable[[float], None] | None = None,
         before_master: Callable[[], Awaitable[None]] | None = None,
+        space: ScratchSpace | None = None,
     ) -> None:
         self.settings = settings
+        self.space = space
         self.backends = backends
         self.video_id = video_id
         self.source_key = source_key
@@ -82,9 +85,16 @@ class TranscodePipeline:
 
         started = time.monotonic()
         info = await probe(
-            source, ffprobe=settings.ffprobe_path, max_dimension=settings.max_video_dimension
+            source,
+            ffprobe=settings.ffprobe_path,
+            max_dimension=settings.max_video_dimension,
+            max_duration=settings.max_duration,
+            nice=settings.ffmpeg_nice,
         )
         rungs = ladder_for(info, top_rung=settings.top_rung)
+        if self.space is not None:
+            needed = scratch_needed(duration=info.duration, rungs=rungs)
+            await self.space.reserve(needed, "the renditions")
         options = EncodeOptions.from_settings(settings)
         layout = OutputLayout(self.scratch / "out", options.segment_extension)
         for rung in rungs:
@@ -98,6 +108,8 @@ class TranscodePipeline:
             duration=info.duration,
             on_progress=lambda percent: self._on_progress(percent * ENCODE_SHARE / 100),
             hide_paths=[source, self.scratch],
+            stall_timeout=settings.ffmpeg_stall_timeout,
+            nice=settings.ffmpeg_nice,
         )
         self._timed("encode", started)
 
@@ -139,6 +151,10 @@ class TranscodePipeline:
             await self._source_missing()
         target = self.scratch / "source"
         try:
+            if self.space is not None:
+                size = (await store.head(self.source_key)).size
+                await self.space.reserve(scratch_needed(duration=0, rungs=(), source_size=size),
+                                         "the upload")
             await store.download(self.source_key, target)
         except ObjectNotFound:
             await self._source_missing()

@@ -102,6 +102,12 @@ class Catalog(Protocol):
     async def update(self, video_id: str, **changes: Any) -> Video | None:
         """Apply changes atomically (updated_at is set); None if the video is gone."""
 
+    async def update_if(
+        self, video_id: str, expected: VideoStatus, **changes: Any
+    ) -> Video | None:
+        """`update`, only while the record's status is `expected` (atomically); None if the
+        video is gone or in another status (e.g. a retry racing another retry)."""
+
     async def delete(self, video_id: str) -> bool: ...
 
     async def list(
