@@ -22,7 +22,7 @@ from transcoder.master import build_master, rendition_record
 from transcoder.measure import measure_outputs
 from transcoder.probe import probe
 from transcoder.publish import Publication, Publisher
-from transcoder.runner import run_ffmpeg
+from transcoder.runner import run_ffmpeg, truncation_reason
 from transcoder.scratch import ScratchSpace, scratch_needed
 from vodstack import keys
 from vodstack.backends import Backends
@@ -102,7 +102,7 @@ class TranscodePipeline:
         self._timed("probe", started)
 
         started = time.monotonic()
-        await run_ffmpeg(
+        warnings = await run_ffmpeg(
             transcode_args(source, info, rungs, layout, options),
             time_limit=settings.job_timeout,
             duration=info.duration,
@@ -115,6 +115,10 @@ class TranscodePipeline:
 
         started = time.monotonic()
         renditions = await asyncio.to_thread(measure_outputs, layout, rungs)
+        encoded = min(rendition.stats.duration for rendition in renditions)
+        truncated = truncation_reason(info.duration, encoded, warnings)
+        if truncated is not None:
+            raise PermanentJobError(truncated)
         version = keys.new_version()
         poster = layout.poster if await asyncio.to_thread(layout.poster.is_file) else None
         if poster is None:

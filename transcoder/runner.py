@@ -149,6 +149,30 @@ def input_failure_reason(
     return None
 
 
+_TRUNCATION_MARKERS = ("partial file", "invalid data found", "end of file")
+TRUNCATED_SHARE = 0.9
+"""Less than this share of the declared duration encoded, with read errors: truncated."""
+
+
+def truncation_reason(declared: float, encoded: float, stderr_tail: Sequence[str]) -> str | None:
+    """The user-facing reason when ffmpeg "succeeded" on a cut-short file, else None.
+
+    ffmpeg treats read errors in the middle of an input as warnings and exits 0 with what
+    it could decode: an MP4 whose index is at the front (`+faststart`) but whose data was
+    cut off declares its full length and yields only the first part. Such a file fails
+    rather than being published as a shorter video than the one uploaded.
+    """
+    if declared <= 0 or encoded >= declared * TRUNCATED_SHARE:
+        return None
+    lowered = " ".join(stderr_tail).lower()
+    if not any(marker in lowered for marker in _TRUNCATION_MARKERS):
+        return None
+    return (
+        f"the file is truncated: only {encoded:.1f}s of its {declared:.1f}s could be read "
+        "(was the upload cut short?)"
+    )
+
+
 # -- process handling ------------------------------------------------------------------
 
 
@@ -273,8 +297,8 @@ async def run_ffmpeg(
     hide_paths: Sequence[str | Path] = (),
     stall_timeout: float = 0.0,
     nice: int = 0,
-) -> None:
-    """Run one ffmpeg command to completion.
+) -> list[str]:
+    """Run one ffmpeg command to completion; returns the tail of its stderr (warnings).
 
     Raises FfmpegTimeout (killed after `time_limit` seconds), FfmpegStalled (its output
     position did not advance for `stall_timeout` seconds; 0 disables the watchdog),
@@ -331,9 +355,9 @@ async def run_ffmpeg(
         if watch is not None:
             watch.cancel()
             await asyncio.gather(watch, return_exceptions=True)
-    if returncode == 0:
-        return
     stderr_tail = list(tail)
+    if returncode == 0:
+        return stderr_tail
     reason = input_failure_reason(stderr_tail, returncode, hide_paths)
     message = f"ffmpeg exited with status {returncode}"
     if reason is not None:
