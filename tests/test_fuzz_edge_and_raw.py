@@ -39,7 +39,8 @@ SEED = 20241107
 EDGE_REQUESTS = 2000
 
 PUBLISHED = {
-    f"videos/{VIDEO_ID}/master.m3u8": b"#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=1\nv1/720p/index.m3u8\n",
+    f"videos/{VIDEO_ID}/master.m3u8":
+        b"#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=1\nv1/720p/index.m3u8\n",
     f"videos/{VIDEO_ID}/v1/720p/index.m3u8": b"#EXTM3U\n#EXT-X-ENDLIST\n",
     f"videos/{VIDEO_ID}/v1/720p/0.m4s": bytes(range(256)) * 16,
     f"videos/{VIDEO_ID}/v1/720p/init.mp4": b"\x00\x00\x00\x08ftyp",
@@ -138,7 +139,8 @@ MALFORMED: list[tuple[str, bytes]] = [
     ("request line over 8 KiB", f"GET /{LONG} HTTP/1.1\r\nHost: x\r\n\r\n".encode()),
     ("header over 8 KiB", f"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: {LONG}\r\n\r\n".encode()),
     ("raw non-ASCII in the path", b"GET /v/\xff\xfe/master.m3u8 HTTP/1.1\r\nHost: x\r\n\r\n"),
-    ("negative Content-Length", b"POST /v1/videos HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n"),
+    ("negative Content-Length",
+     b"POST /v1/videos HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n"),
     ("two different Content-Lengths",
      b"POST /v1/videos HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab"),
     ("Content-Length with chunked",
@@ -152,7 +154,8 @@ MALFORMED: list[tuple[str, bytes]] = [
      b"GET http://elsewhere.example/healthz HTTP/1.1\r\nHost: x\r\n\r\n"),
     ("asterisk target", b"OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n"),
     ("CONNECT", b"CONNECT 127.0.0.1:22 HTTP/1.1\r\nHost: x\r\n\r\n"),
-    ("encoded slash in the id", f"GET /v/{VIDEO_ID}%2Fmaster.m3u8 HTTP/1.1\r\nHost: x\r\n\r\n".encode()),
+    ("encoded slash in the id",
+     f"GET /v/{VIDEO_ID}%2Fmaster.m3u8 HTTP/1.1\r\nHost: x\r\n\r\n".encode()),
     ("traversal in absolute form",
      f"GET http://x/v/{VIDEO_ID}/../../secret.txt HTTP/1.1\r\nHost: x\r\n\r\n".encode()),
 ]  # fmt: skip

@@ -92,9 +92,11 @@ async def test_an_upload_cut_off_mid_body_leaves_nothing_on_either_backend(
             assert isinstance(store, LocalStore)
             assert not store.tmp_root.exists() or not any(store.tmp_root.iterdir())
         # The service is fine and takes the next upload.
-        async with aiohttp.ClientSession() as http:
-            async with http.post(ingest.url + "/v1/videos", data=b"x" * 1000) as response:
-                assert response.status == 201
+        async with (
+            aiohttp.ClientSession() as http,
+            http.post(ingest.url + "/v1/videos", data=b"x" * 1000) as response,
+        ):
+            assert response.status == 201
         assert "Traceback" not in ingest.log_text()
     finally:
         await backends.close()
@@ -114,20 +116,22 @@ async def test_sigterm_lets_a_download_in_progress_finish(
     origin = start_vodstack("origin", "--data-dir", str(data), "--port", "0", name="origin")
 
     received = bytearray()
-    async with aiohttp.ClientSession() as http:
-        async with http.get(f"{origin.url}/v/AbCdEfGhIjKlMnOp/v1/720p/0.m4s") as response:
-            assert response.status == 200
-            received += await response.content.read(MiB)
-            origin.signal(signal.SIGTERM)
-            signalled = time.monotonic()
-            await asyncio.sleep(0.5)
-            # A new connection is refused while the one in progress goes on.
-            with pytest.raises(aiohttp.ClientConnectionError):
-                async with aiohttp.ClientSession() as other:
-                    await other.get(f"{origin.url}/healthz")
-            while chunk := await response.content.read(256 * 1024):
-                received += chunk
-                await asyncio.sleep(0.05)  # a slow reader: several seconds for the rest
+    async with (
+        aiohttp.ClientSession() as http,
+        http.get(f"{origin.url}/v/AbCdEfGhIjKlMnOp/v1/720p/0.m4s") as response,
+    ):
+        assert response.status == 200
+        received += await response.content.read(MiB)
+        origin.signal(signal.SIGTERM)
+        signalled = time.monotonic()
+        await asyncio.sleep(0.5)
+        # A new connection is refused while the one in progress goes on.
+        with pytest.raises(aiohttp.ClientConnectionError):
+            async with aiohttp.ClientSession() as other:
+                await other.get(f"{origin.url}/healthz")
+        while chunk := await response.content.read(256 * 1024):
+            received += chunk
+            await asyncio.sleep(0.05)  # a slow reader: several seconds for the rest
     assert bytes(received) == body
     assert time.monotonic() - signalled > 2
     exit_code = await asyncio.to_thread(origin.proc.wait, 30)

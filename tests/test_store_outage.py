@@ -123,7 +123,7 @@ async def test_store_outage_during_playback(
             assert 1 <= int(headers["Retry-After"]) <= COOLDOWN + 1
             figures.append(
                 f"| store frozen (SIGSTOP) | first {THRESHOLD} requests: 503 after "
-                f"{min(waits):.2f}–{max(waits):.2f} s (store_timeout {STORE_TIMEOUT:g} s) "
+                f"{min(waits):.2f} to {max(waits):.2f} s (store_timeout {STORE_TIMEOUT:g} s) "
                 f"| then 503 in {open_took * 1000:.0f} ms (breaker open) |"
             )
             await assert_edge_serves(http, edge.url, master, cached)
@@ -147,7 +147,7 @@ async def test_store_outage_during_playback(
             before, after = waits[:THRESHOLD], waits[THRESHOLD:]
             figures.append(
                 f"| store stopped (refused) | first {THRESHOLD} requests: 503 after "
-                f"{min(before):.2f}–{max(before):.2f} s | then 503 in "
+                f"{min(before):.2f} to {max(before):.2f} s | then 503 in "
                 f"{max(after) * 1000:.0f} ms (breaker open) |"
             )
             await assert_edge_serves(http, edge.url, master, cached)
@@ -174,10 +174,8 @@ async def test_store_outage_during_playback(
                 await asyncio.sleep(0.3)
         for process in (edge, origin):
             assert await asyncio.to_thread(process.stop) == 0
-        write_section(
-            "outage",
-            "| fault | origin's answer | with the breaker open |\n|---|---|---|\n" + "\n".join(figures),
-        )
+        header = "| fault | origin's answer | with the breaker open |\n|---|---|---|\n"
+        write_section("outage", header + "\n".join(figures))
     finally:
         if frozen and s3.proc is not None:
             os.killpg(s3.proc.pid, signal.SIGCONT)

@@ -170,7 +170,8 @@ def test_a_dead_workers_scratch_space_is_swept_and_a_live_ones_kept(tmp_path: Pa
     )
     try:
         assert live.stdout is not None and dead.stdout is not None
-        live_dir, dead_dir = Path(live.stdout.readline().strip()), Path(dead.stdout.readline().strip())
+        live_dir = Path(live.stdout.readline().strip())
+        dead_dir = Path(dead.stdout.readline().strip())
         dead.kill()
         dead.wait(10)
         space = ScratchSpace(root)
