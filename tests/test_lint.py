@@ -12,7 +12,7 @@ REPO = Path(__file__).resolve().parents[1]
 @pytest.mark.parametrize(
     "command",
     [
-        [sys.executable, "-m", "ruff", "check", "."],
+        [sys.executable, "-m", "ruff", "check", "--no-cache", "."],
         [sys.executable, "-m", "mypy"],
     ],
     ids=["ruff", "mypy"],

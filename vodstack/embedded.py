@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+from aiohttp import web
+
 import ingest.app
 import origin.app
 import transcoder.service
-from aiohttp import web
-
 from vodstack.backends import Backends
 from vodstack.settings import Settings
 from vodstack.web import base_app

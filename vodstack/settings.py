@@ -287,6 +287,14 @@ class Settings:
         5.0, "Seconds the origin waits before probing a failing store again.", parse_duration
     )
 
+    # Web pages.
+    hlsjs_path: Path | None = setting(
+        None,
+        "hls.js file the watch page loads (default: node_modules/hls.js/dist/hls.min.js "
+        "of the source tree or the working directory, installed by `npm ci`).",
+        Path,
+    )
+
     @property
     def store_url(self) -> str:
         return self.store or f"file://{self.data_dir.resolve() / 'store'}"
