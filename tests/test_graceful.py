@@ -137,3 +137,35 @@ async def test_sigterm_lets_a_download_in_progress_finish(
     exit_code = await asyncio.to_thread(origin.proc.wait, 30)
     assert exit_code == 0
     assert "Traceback" not in origin.log_text()
+
+
+async def test_an_upload_whose_body_stops_arriving_is_abandoned_with_408(
+    tmp_path: Path,
+) -> None:
+    from ingest.app import create_app
+    from tests.support.ingest_server import running_ingest
+    from vodstack.settings import Settings
+
+    settings = Settings(data_dir=tmp_path, upload_idle_timeout=1.0).validate()
+    async with running_ingest(settings, create_app(settings)) as server:
+        host, port = host_port(server.url)
+        reader, writer = await asyncio.open_connection(host, port)
+        writer.write(
+            b"POST /v1/videos HTTP/1.1\r\nHost: x\r\nContent-Type: video/mp4\r\n"
+            b"Content-Length: 10000000\r\n\r\n" + b"x" * 300_000
+        )
+        await writer.drain()
+        started = time.monotonic()
+        async with asyncio.timeout(10):  # the client sends nothing more
+            answer = await reader.readuntil(b"\r\n\r\n")
+            length = int(answer.lower().split(b"content-length: ", 1)[1].split(b"\r\n")[0])
+            answer += await reader.readexactly(length)
+        writer.close()
+        assert time.monotonic() - started < 4
+        assert answer.startswith(b"HTTP/1.1 408 "), answer[:200]
+        assert b'"request_timeout"' in answer
+        store = server.store
+        assert isinstance(store, LocalStore)
+        assert [info.key async for info in store.list("")] == []
+        assert not store.tmp_root.exists() or not any(store.tmp_root.iterdir())
+        assert await server.queue.depth() == 0

@@ -286,6 +286,11 @@ class Settings:
     store_breaker_cooldown: float = setting(
         5.0, "Seconds the origin waits before probing a failing store again.", parse_duration
     )
+    upload_idle_timeout: float = setting(
+        60.0,
+        "An upload whose body stops arriving for this long is abandoned (408).",
+        parse_duration,
+    )
 
     # Web pages.
     hlsjs_path: Path | None = setting(
@@ -347,8 +352,8 @@ class Settings:
             problems.append("max_video_dimension must be at least 16")
         if self.publish_concurrency < 1:
             problems.append("publish_concurrency must be at least 1")
-        if self.max_duration <= 0:
-            problems.append("max_duration must be positive")
+        if self.max_duration <= 0 or self.upload_idle_timeout <= 0:
+            problems.append("max_duration and upload_idle_timeout must be positive")
         if self.ffmpeg_stall_timeout < 0 or self.worker_shutdown_grace < 0:
             problems.append("ffmpeg_stall_timeout and worker_shutdown_grace must be 0 or more")
         if not 0 <= self.ffmpeg_nice <= 19:
