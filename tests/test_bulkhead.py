@@ -44,9 +44,14 @@ async def play(
     return latencies
 
 
+def percentile(latencies: list[float], share: float) -> float:
+    ordered = sorted(latencies)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * share))]
+
+
 def summary(latencies: list[float]) -> str:
     ordered = sorted(latencies)
-    p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
+    p99 = percentile(ordered, 0.99)
     return (
         f"{len(ordered)} requests, median {statistics.median(ordered) * 1000:.0f} ms, "
         f"p99 {p99 * 1000:.0f} ms, max {ordered[-1] * 1000:.0f} ms"
@@ -89,8 +94,10 @@ async def test_playback_goes_on_while_uploads_flood_in_and_the_worker_is_busy(
         async with http.get(serve.url + "/v1/videos?status=processing") as response:
             busy = (await response.json())["videos"]
         assert busy, "the worker was not transcoding during the test"
-    assert max(direct) < 2.0, summary(direct)
-    assert max(through_edge) < 2.0, summary(through_edge)
+    # Generous bounds: the test machine is shared; the figures land in docs/RELIABILITY.md.
+    for latencies in (direct, through_edge):
+        assert percentile(latencies, 0.99) < 1.0, summary(latencies)
+        assert max(latencies) < 5.0, summary(latencies)
     figures = (
         f"- origin (`vodstack serve`, while transcoding and receiving {UPLOADS} uploads of "
         f"a 20 s 720p clip): {summary(direct)}\n"
