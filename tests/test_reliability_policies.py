@@ -208,3 +208,28 @@ def test_breaker_source_is_what_the_origin_uses(tmp_path: Path) -> None:
 
     app = create_app(origin_settings(tmp_path))
     assert isinstance(app[SOURCE], BreakerSource)
+
+
+def test_malformed_requests_are_logged_as_one_info_line() -> None:
+    import logging
+
+    from aiohttp.http_exceptions import BadStatusLine
+
+    from vodstack.logs import MalformedRequestFilter
+
+    try:
+        raise BadStatusLine("GET / HTTP/9.9")
+    except BadStatusLine:
+        import sys
+
+        record = logging.LogRecord(
+            "aiohttp.server", logging.ERROR, __file__, 1, "Error handling request from %s",
+            ("127.0.0.1",), sys.exc_info(),
+        )  # fmt: skip
+    MalformedRequestFilter().filter(record)
+    assert record.levelno == logging.INFO and record.exc_info is None
+    assert record.getMessage().startswith(
+        "Error handling request from 127.0.0.1: refused a malformed request ("
+    )
+    crash = logging.LogRecord("aiohttp.server", logging.ERROR, __file__, 1, "boom", (), None)
+    assert MalformedRequestFilter().filter(crash) and crash.levelno == logging.ERROR
