@@ -16,6 +16,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.hls import http_json, upload_file
+from tests.support.processes import VodstackProcess
+from tests.support.proctree import alive, ffmpeg_under
 from tests.test_transcoder_runner import running_with
 from tests.test_transcoder_worker import Stack, slow_job_started
 from transcoder.scratch import ScratchSpace
@@ -184,3 +187,52 @@ def test_a_dead_workers_scratch_space_is_swept_and_a_live_ones_kept(tmp_path: Pa
         for process in (live, dead):
             process.kill()
             process.wait(10)
+
+
+@pytest.mark.slow
+async def test_a_worker_waking_up_after_its_video_was_deleted_leaves_nothing(
+    start_vodstack: Callable[..., VodstackProcess],
+    make_clip: Callable[..., Path],
+    tmp_path: Path,
+) -> None:
+    """The worker is frozen while its ffmpeg (its own process group) runs on and finishes;
+    the video is deleted through the API meanwhile. When the worker wakes up it holds a
+    finished encode of a deleted video: it must publish nothing that stays."""
+    data = str(tmp_path / "data")
+    common = ("--data-dir", data, "--host", "127.0.0.1", "--port", "0")
+    ingest = start_vodstack("ingest", *common, name="ingest")
+    worker = start_vodstack("worker", *common, "--x264-preset", "medium", name="worker")
+    status, created, _ = await asyncio.to_thread(
+        upload_file, ingest.url, make_clip(duration=6, width=640, height=360)
+    )
+    assert status == 201
+    video_id = created["id"]
+    deadline = time.monotonic() + 60
+    while not (encoders := ffmpeg_under(worker.proc.pid)):
+        assert time.monotonic() < deadline, worker.log_text()
+        await asyncio.sleep(0.05)
+
+    worker.signal(signal.SIGSTOP)
+    try:
+        code, _ = await asyncio.to_thread(http_json, created["status_url"], "DELETE")
+        assert code == 204
+        deadline = time.monotonic() + 120
+        while any(alive(pid) for pid in encoders):  # ffmpeg finishes on its own
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.1)
+    finally:
+        worker.signal(signal.SIGCONT)
+    await asyncio.sleep(5)  # whatever the worker would write lands by now
+
+    settings = Settings(data_dir=Path(data)).validate()
+    backends = Backends.from_settings(settings)
+    await backends.start()
+    try:
+        assert await backends.catalog.get(video_id) is None
+        left = [info.key async for info in backends.store.list("")]
+        assert left == [], left
+    finally:
+        await backends.close()
+    assert "job succeeded" not in worker.log_text()
+    assert await asyncio.to_thread(worker.stop) == 0
+    assert not any((Path(data) / "scratch").iterdir())
