@@ -18,7 +18,7 @@ import pytest
 
 from tests.support.hls import http_json, upload_file
 from tests.support.processes import VodstackProcess
-from tests.support.proctree import alive, ffmpeg_under
+from tests.support.proctree import alive, ffmpeg_under, program
 from tests.test_transcoder_runner import running_with
 from tests.test_transcoder_worker import Stack, slow_job_started
 from transcoder.scratch import ScratchSpace
@@ -208,9 +208,13 @@ async def test_a_worker_waking_up_after_its_video_was_deleted_leaves_nothing(
     assert status == 201
     video_id = created["id"]
     deadline = time.monotonic() + 60
-    while not (encoders := ffmpeg_under(worker.proc.pid)):
+    while True:  # ffmpeg is encoding (it has read the upload and reported progress)
+        encoders = [p for p in ffmpeg_under(worker.proc.pid) if program(p) == "ffmpeg"]
+        _code, state = await asyncio.to_thread(http_json, created["status_url"])
+        if encoders and state.get("progress", 0) > 0:
+            break
         assert time.monotonic() < deadline, worker.log_text()
-        await asyncio.sleep(0.05)
+        await asyncio.sleep(0.1)
 
     worker.signal(signal.SIGSTOP)
     try:
@@ -233,6 +237,7 @@ async def test_a_worker_waking_up_after_its_video_was_deleted_leaves_nothing(
         assert left == [], left
     finally:
         await backends.close()
-    assert "job succeeded" not in worker.log_text()
+    log = worker.log_text()
+    assert "job succeeded" not in log and "job abandoned" in log, log
     assert await asyncio.to_thread(worker.stop) == 0
     assert not any((Path(data) / "scratch").iterdir())

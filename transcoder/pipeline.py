@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NoReturn
 
-from transcoder.errors import PermanentJobError, VideoGone
+from transcoder.errors import FfmpegError, PermanentJobError, VideoGone
 from transcoder.ffmpeg_args import EncodeOptions, OutputLayout, transcode_args
 from transcoder.ladder import ladder_for
 from transcoder.master import build_master, rendition_record
@@ -78,10 +78,20 @@ class TranscodePipeline:
         self.timings[name] = round(time.monotonic() - started, 3)
 
     async def _run(self) -> TranscodeResult:
-        settings = self.settings
         started = time.monotonic()
         source = await self._source()
         self._timed("fetch", started)
+        try:
+            return await self._transcode(source)
+        except (FfmpegError, PermanentJobError):
+            # Read in place from a local store, the upload may vanish mid-job (the video
+            # deleted): that is not a broken file, nor worth a retry.
+            if not await asyncio.to_thread(source.exists):
+                await self._source_missing()
+            raise
+
+    async def _transcode(self, source: Path) -> TranscodeResult:
+        settings = self.settings
 
         started = time.monotonic()
         info = await probe(

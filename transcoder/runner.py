@@ -364,4 +364,7 @@ async def run_ffmpeg(
         raise FfmpegInputError(
             message, reason=reason, command=cmd, returncode=returncode, stderr_tail=stderr_tail
         )
-    raise FfmpegError(message, command=cmd, returncode=returncode, stderr_tail=stderr_tail)
+    raise FfmpegError(
+        message, command=cmd, returncode=returncode, stderr_tail=stderr_tail,
+        hide_paths=hide_paths,
+    )

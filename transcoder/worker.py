@@ -101,7 +101,10 @@ def describe_failure(exc: BaseException) -> str:
     if isinstance(exc, FfmpegTimeout):
         return exc.message
     if isinstance(exc, FfmpegError):
-        last = clean_line(exc.stderr_tail[-1]) if exc.stderr_tail else "no error output"
+        last = (
+            clean_line(exc.stderr_tail[-1], exc.hide_paths)
+            if exc.stderr_tail else "no error output"
+        )
         return f"{exc.message} ({last})"
     if isinstance(exc, StoreUnavailable):
         return f"the object store was unavailable ({exc})"
@@ -371,14 +374,20 @@ class Worker:
                 "mark failed",
             )
 
-    async def _requeue(self, job: Job, handed_back: Any) -> None:
-        """`handed_back` is the queue call giving the job back; the record follows if it did."""
-        if await self._settle(handed_back, job, "hand back"):
-            await self._settle(
-                self.backends.catalog.update(job.video_id, status=VideoStatus.QUEUED, progress=0.0),
-                job,
-                "requeue",
-            )
+    async def _requeue(self, job: Job, handed_back: Any) -> bool:
+        """`handed_back` is the queue call giving the job back; the record follows if it did.
+
+        False when the queue refused (the lease was lost, or the job cancelled because its
+        video was deleted): nothing is re-queued then.
+        """
+        if not await self._settle(handed_back, job, "hand back"):
+            return False
+        await self._settle(
+            self.backends.catalog.update(job.video_id, status=VideoStatus.QUEUED, progress=0.0),
+            job,
+            "requeue",
+        )
+        return True
 
     async def _conclude(
         self, active: ActiveJob, outcome: BaseException | TranscodeResult, elapsed: float
@@ -457,5 +466,7 @@ class Worker:
         delay = retry_delay(
             job.attempts, self.settings.retry_base_delay, self.settings.retry_max_delay, self._rng
         )
-        await self._requeue(job, self.backends.queue.retry_later(job, delay, reason))
-        self._log(logging.WARNING, "retry", job, elapsed, f"in {delay:.1f}s: {reason}")
+        if await self._requeue(job, self.backends.queue.retry_later(job, delay, reason)):
+            self._log(logging.WARNING, "retry", job, elapsed, f"in {delay:.1f}s: {reason}")
+        else:
+            self._log(logging.WARNING, "abandoned", job, elapsed, f"(lease lost; {reason})")
