@@ -233,3 +233,17 @@ def test_malformed_requests_are_logged_as_one_info_line() -> None:
     )
     crash = logging.LogRecord("aiohttp.server", logging.ERROR, __file__, 1, "boom", (), None)
     assert MalformedRequestFilter().filter(crash) and crash.levelno == logging.ERROR
+
+
+def test_ffmpeg_failure_reasons_never_show_server_paths() -> None:
+    from transcoder.errors import FfmpegError
+    from transcoder.worker import describe_failure
+
+    source = "/var/lib/vodstack/store/data/uploads/AbCdEfGhIjKlMnOp/source"
+    error = FfmpegError(
+        "ffmpeg exited with status 1", command=["ffmpeg", "-i", source], returncode=1,
+        stderr_tail=[f"{source}: Input/output error"], hide_paths=[source],
+    )  # fmt: skip
+    reason = describe_failure(error)
+    assert reason == "ffmpeg exited with status 1 (Input/output error)"
+    assert "/var/lib" in error.details()  # the log keeps the whole story
