@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
+import sys
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
@@ -16,7 +18,7 @@ import pytest
 
 from tests.support.backends import BackendConfig
 from tests.support.hls import fetch_ladder, http_json, upload_file, wait_for_status
-from tests.support.processes import VodstackProcess
+from tests.support.processes import REPO_ROOT, VodstackProcess
 from vodstack import keys
 from vodstack.backends import Backends
 
@@ -70,6 +72,12 @@ async def test_failed_video_is_listed_retried_by_the_operator_and_plays(
     code, answer = await asyncio.to_thread(post, video_url + "/retry")
     assert code == 409 and answer["error"]["code"] == "conflict", answer
     assert "Only a failed video" in answer["error"]["message"]
+    cli = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "vodstack", "retry", created["id"], "--server", fixed.url],
+        capture_output=True, text=True, timeout=60, cwd=REPO_ROOT,
+    )  # fmt: skip
+    assert cli.returncode == 1 and "Only a failed video can be retried" in cli.stderr, cli
     code, answer = await asyncio.to_thread(post, f"{fixed.url}/v1/videos/AAAAAAAAAAAAAAAA/retry")
     assert code == 404 and answer["error"]["code"] == "video_not_found"
     code, listing = await asyncio.to_thread(http_json, f"{fixed.url}/v1/videos?status=failed")
