@@ -17,7 +17,7 @@ from aiohttp import HttpVersion11, hdrs, web
 from ingest import params
 from ingest.body import IncomingUpload, is_form, open_upload
 from ingest.presenter import created_json
-from ingest.request_urls import request_base_url
+from ingest.request_urls import request_base_url, request_media_base_url
 from ingest.urls import status_url
 from vodstack import keys
 from vodstack.backends import Backends
@@ -79,12 +79,13 @@ async def create_video(request: web.Request) -> web.StreamResponse:
         idle_timeout=settings.upload_idle_timeout,
     )
     base = request_base_url(request)
+    media_base = request_media_base_url(request, base)
     if idempotency_key is not None:
         holder = await backends.catalog.claim_idempotency_key(
             idempotency_key, context.video_id, IDEMPOTENCY_TTL
         )
         if holder is not None:
-            return await _replay(backends, holder, base)
+            return await _replay(backends, holder, base, media_base)
     try:
         video = await receive_video(request, backends, context)
     except BaseException:
@@ -100,21 +101,25 @@ async def create_video(request: web.Request) -> web.StreamResponse:
         video.filename,
         extra={"video_id": video.id, "request_id": context.request_id},
     )
-    return _created(video.id, base)
+    return _created(video.id, base, media_base)
 
 
-def _created(video_id: str, base: str, *, replayed: bool = False) -> web.Response:
+def _created(
+    video_id: str, base: str, media_base: str, *, replayed: bool = False
+) -> web.Response:
     headers: dict[str, str] = {hdrs.LOCATION: status_url(base, video_id)}
     if replayed:
         headers[REPLAYED_HEADER] = "true"
-    return json_response(created_json(video_id, base), status=201, headers=headers)
+    return json_response(created_json(video_id, base, media_base), status=201, headers=headers)
 
 
-async def _replay(backends: Backends, holder: str, base: str) -> web.Response:
+async def _replay(
+    backends: Backends, holder: str, base: str, media_base: str
+) -> web.Response:
     """The same answer as the first request got, or 409 while that one is still running."""
     if await backends.catalog.get(holder) is None:
         raise ApiError(ErrorCode.IDEMPOTENCY_IN_PROGRESS)
-    return _created(holder, base, replayed=True)
+    return _created(holder, base, media_base, replayed=True)
 
 
 async def receive_video(

@@ -10,7 +10,7 @@ from aiohttp import web
 
 from ingest import params
 from ingest.presenter import list_json, video_json
-from ingest.request_urls import request_base_url
+from ingest.request_urls import request_base_url, request_media_base_url
 from vodstack import keys
 from vodstack.catalog import Video, VideoStatus
 from vodstack.errors import ApiError, ErrorCode
@@ -34,7 +34,7 @@ async def _existing_video(request: web.Request) -> Video:
 
 async def get_video(request: web.Request) -> web.Response:
     video = await _existing_video(request)
-    return json_response(video_json(video, request_base_url(request)))
+    return json_response(_video_json(request, video))
 
 
 async def list_videos(request: web.Request) -> web.Response:
@@ -43,7 +43,10 @@ async def list_videos(request: web.Request) -> web.Response:
         status=status, limit=limit, cursor=cursor
     )
     base = request_base_url(request)
-    return json_response(list_json(videos, next_cursor, base, limit=limit, status=status))
+    media_base = request_media_base_url(request, base)
+    return json_response(
+        list_json(videos, next_cursor, base, limit=limit, status=status, media_base=media_base)
+    )
 
 
 async def patch_video(request: web.Request) -> web.Response:
@@ -52,7 +55,12 @@ async def patch_video(request: web.Request) -> web.Response:
     updated = await request.app[BACKENDS].catalog.update(video.id, **changes)
     if updated is None:
         raise ApiError(ErrorCode.VIDEO_NOT_FOUND)
-    return json_response(video_json(updated, request_base_url(request)))
+    return json_response(_video_json(request, updated))
+
+
+def _video_json(request: web.Request, video: Video) -> dict[str, Any]:
+    base = request_base_url(request)
+    return video_json(video, base, request_media_base_url(request, base))
 
 
 async def _json_object(request: web.Request) -> dict[str, Any]:

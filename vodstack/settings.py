@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 ENV_PREFIX = "VODSTACK_"
 
@@ -300,6 +301,14 @@ class Settings:
         Path,
     )
 
+    # Distributed deployment.
+    media_url: str | None = setting(
+        None,
+        "Base URL players fetch media from (e.g. the edge in front of the origins), for the "
+        "playback and poster links in API answers; default: the API's own base URL.",
+        _opt_str,
+    )
+
     @property
     def store_url(self) -> str:
         return self.store or f"file://{self.data_dir.resolve() / 'store'}"
@@ -364,9 +373,24 @@ class Settings:
             problems.append(
                 "store_breaker_threshold must be at least 1 and store_breaker_cooldown positive"
             )
+        if self.media_url is not None and not _is_base_url(self.media_url):
+            problems.append(
+                f"media_url must be an http(s):// URL with a host, got {self.media_url!r}"
+            )
         if problems:
             raise SettingsError("invalid settings:\n  - " + "\n  - ".join(problems))
         return self
+
+
+def _is_base_url(text: str) -> bool:
+    """`http(s)://host[:port][/path]`, with nothing after the path."""
+    parts = urlsplit(text)
+    return (
+        parts.scheme in {"http", "https"}
+        and bool(parts.hostname)
+        and not parts.query
+        and not parts.fragment
+    )
 
 
 def env_name(field_name: str) -> str:

@@ -14,6 +14,8 @@ INGEST_SETTINGS = (
     "data_dir", "host", "port", "public_url", "store", "queue", "log_level", "log_format",
     "max_upload_size", "max_attempts", "store_timeout",
     "hlsjs_path",
+    "s3_access_key_id", "s3_secret_access_key", "s3_region", "s3_max_connections",
+    "redis_timeout", "media_url",
 )
 
 
