@@ -115,6 +115,10 @@ class EdgeProxy:
     # ---------------------------------------------------------------- entry point
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
+        if not request.raw_path.startswith("/"):
+            # absolute-form (`GET http://host/...`), `*` or authority-form: this is a reverse
+            # proxy for its upstreams, never a forward proxy to another host.
+            raise ApiError(ErrorCode.BAD_REQUEST, "The request target must be a path.")
         method = request.method
         if method == "GET" or method == "HEAD":
             return await self._cacheable(request)

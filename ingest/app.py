@@ -8,7 +8,7 @@ import webui.app
 from edge_cache.fleet import EdgeFleet, attach_edge_fleet
 from ingest.tus.routes import add_tus_routes
 from ingest.upload import create_video, expect_upload
-from ingest.videos import delete_video, get_video, list_videos, patch_video
+from ingest.videos import delete_video, get_video, list_videos, patch_video, retry_video
 from ingest.webhooks import list_deliveries
 from vodstack.auth import auth_middleware, warn_without_keys
 from vodstack.backends import Backends
@@ -18,6 +18,7 @@ from vodstack.webhooks.service import attach_dispatcher
 
 VIDEOS_PATH = "/v1/videos"
 VIDEO_PATH = "/v1/videos/{video_id}"
+RETRY_PATH = "/v1/videos/{video_id}/retry"
 
 
 def add_routes(app: web.Application) -> None:
@@ -30,6 +31,7 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get(VIDEO_PATH, get_video)
     app.router.add_patch(VIDEO_PATH, patch_video)
     app.router.add_delete(VIDEO_PATH, delete_video)
+    app.router.add_post(RETRY_PATH, retry_video)
     add_tus_routes(app)
     app.router.add_get("/v1/webhooks/deliveries", list_deliveries)
     webui.app.add_routes(app)

@@ -41,6 +41,7 @@ class UploadContext:
     request_id: str
     max_size: int
     max_attempts: int
+    idle_timeout: float = 60.0
 
 
 def _declared_too_large(request: web.Request, limit: int) -> bool:
@@ -80,6 +81,7 @@ async def create_video(request: web.Request) -> web.StreamResponse:
         request_id=params.request_id(request.headers.get("X-Request-Id")),
         max_size=settings.max_upload_size,
         max_attempts=settings.max_attempts,
+        idle_timeout=settings.upload_idle_timeout,
     )
     base = request_base_url(request)
     media_base = request_media_base_url(request, base)
@@ -135,7 +137,7 @@ async def receive_video(
         upload = await open_upload(request)
         info = await backends.store.put_stream(
             source_key,
-            _non_empty(upload.chunks()),
+            _non_empty(upload.chunks(), context.idle_timeout),
             content_type=upload.content_type,
             max_size=context.max_size,
         )
@@ -191,9 +193,22 @@ async def _record_and_enqueue(
     return video
 
 
-async def _non_empty(chunks: AsyncIterable[bytes]) -> AsyncIterator[bytes]:
+async def _non_empty(chunks: AsyncIterable[bytes], idle_timeout: float) -> AsyncIterator[bytes]:
+    """The body's chunks; 400 if there are none, 408 if the client goes silent mid-body
+    (a stalled client would otherwise hold its connection and upload slot forever)."""
     received = False
-    async for chunk in chunks:
+    iterator = aiter(chunks)
+    while True:
+        try:
+            async with asyncio.timeout(idle_timeout):
+                chunk = await anext(iterator)
+        except StopAsyncIteration:
+            break
+        except TimeoutError:
+            raise ApiError(
+                ErrorCode.REQUEST_TIMEOUT,
+                f"No part of the upload arrived for {idle_timeout:g}s; it was abandoned.",
+            ) from None
         if chunk:
             received = True
             yield chunk

@@ -13,9 +13,10 @@ from ingest import params
 from ingest.presenter import list_json, video_json
 from ingest.request_urls import request_base_url, request_media_base_url, request_signer
 from vodstack import keys
-from vodstack.catalog import Video
+from vodstack.catalog import Video, VideoStatus
 from vodstack.errors import ApiError, ErrorCode
-from vodstack.web import BACKENDS, NO_STORE, json_response
+from vodstack.store import ObjectNotFound
+from vodstack.web import BACKENDS, NO_STORE, RETRY_AFTER_SECONDS, SETTINGS, json_response
 
 log = logging.getLogger(__name__)
 
@@ -123,3 +124,58 @@ async def delete_video(request: web.Request) -> web.Response:
         extra={"video_id": video.id},
     )
     return web.Response(status=204, headers={"Cache-Control": NO_STORE})
+
+
+async def retry_video(request: web.Request) -> web.Response:
+    """`POST /v1/videos/<id>/retry`: queue a failed video again with fresh attempts.
+
+    Only a `failed` video can be retried (409 otherwise, also when two retries race: the
+    status moves from failed to queued atomically, so only one of them enqueues a job).
+    """
+    video = await _existing_video(request)
+    backends = request.app[BACKENDS]
+    if video.status is not VideoStatus.FAILED:
+        raise ApiError(
+            ErrorCode.CONFLICT,
+            f"Only a failed video can be retried; this one is {video.status}.",
+        )
+    source_key = keys.source_key(video.id)
+    try:
+        await backends.store.head(source_key)
+    except ObjectNotFound:
+        raise ApiError(
+            ErrorCode.CONFLICT,
+            "The uploaded file is no longer stored, so the video cannot be retried; "
+            "upload it again.",
+        ) from None
+    queued = await backends.catalog.update_if(
+        video.id, VideoStatus.FAILED,
+        status=VideoStatus.QUEUED, error=None, progress=0.0, attempts=0,
+    )  # fmt: skip
+    if queued is None:
+        await _existing_video(request)  # 404 if it was deleted meanwhile
+        raise ApiError(ErrorCode.CONFLICT, "The video is already being retried.")
+    request_id = params.request_id(request.headers.get("X-Request-Id"))
+    try:
+        await backends.queue.enqueue(
+            video.id,
+            {"video_id": video.id, "source_key": source_key, "request_id": request_id},
+            max_attempts=request.app[SETTINGS].max_attempts,
+        )
+    except Exception as exc:
+        # Put the record back as it was, so the operator can retry the retry.
+        await backends.catalog.update_if(
+            video.id, VideoStatus.QUEUED,
+            status=VideoStatus.FAILED, error=video.error, attempts=video.attempts,
+        )  # fmt: skip
+        log.warning("retry of video %s not queued: %s", video.id, exc)
+        raise ApiError(
+            ErrorCode.QUEUE_UNAVAILABLE, headers={"Retry-After": RETRY_AFTER_SECONDS}
+        ) from exc
+    log.info(
+        "video %s queued again by an operator (was failed: %s)",
+        video.id,
+        video.error,
+        extra={"video_id": video.id, "request_id": request_id},
+    )
+    return json_response(video_json(queued, request_base_url(request)), status=202)

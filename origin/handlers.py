@@ -7,6 +7,7 @@ import logging
 
 from aiohttp import web
 
+from origin.breaker import StoreCircuitOpen
 from origin.conditional import Decision, Outcome, evaluate
 from origin.cors import add_cors_headers
 from origin.paths import media_key
@@ -70,6 +71,13 @@ async def media(request: web.Request) -> web.StreamResponse:
         return await _serve(request)
     except ApiError as exc:
         response = error_response(exc)
+    except StoreCircuitOpen as exc:
+        log.debug("store circuit open during %s %s", request.method, request.path)
+        response = error_response(
+            ApiError(
+                ErrorCode.STORE_UNAVAILABLE, headers={"Retry-After": exc.retry_after_header}
+            )
+        )
     except StoreUnavailable as exc:
         log.warning("store unavailable during %s %s: %s", request.method, request.path, exc)
         response = error_response(

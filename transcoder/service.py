@@ -17,11 +17,18 @@ def attach_worker(app: web.Application) -> Worker:
     """Run a Worker while `app` runs, on the app's settings and backends.
 
     Added after the backends' cleanup context, so it starts once they are open and stops
-    (stop leasing, kill ffmpeg, release the job in progress) before they close. Published
+    (stop leasing, finish or release the job in progress) before they close. Stopping
+    begins at the app's shutdown signal, so the worker takes no new job while the HTTP
+    server drains its requests, and the grace period runs alongside that drain. Published
     videos are warmed on the app's edge fleet, if it has one (`attach_edge_fleet` first).
     """
     worker = Worker(app[SETTINGS], app[BACKENDS], edges=app.get(EDGE_FLEET))
     app[WORKER] = worker
+
+    async def begin_stop(app: web.Application) -> None:
+        worker.begin_stop()
+
+    app.on_shutdown.append(begin_stop)
 
     async def worker_ctx(app: web.Application) -> AsyncIterator[None]:
         await worker.start()

@@ -153,6 +153,10 @@ class VodstackClient:
     async def delete(self, video_id: str) -> None:
         await self._call("DELETE", self.video_url(video_id))
 
+    async def retry(self, video_id: str) -> dict[str, Any]:
+        """Queue a failed video again (`POST /v1/videos/<id>/retry`)."""
+        return await self._call("POST", self.video_url(video_id) + "/retry")
+
     async def _call(self, method: str, url: str, **kwargs: Any) -> dict[str, Any]:
         answer = await self.send(method, url, **kwargs)
         if answer.status == 204:

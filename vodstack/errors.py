@@ -26,6 +26,9 @@ class ErrorCode(Enum):
     VIDEO_NOT_FOUND = ("video_not_found", 404, "No video with this id.")
     NOT_PUBLISHED = ("not_published", 404, "This video is not published (yet).")
     METHOD_NOT_ALLOWED = ("method_not_allowed", 405, "This method is not allowed here.")
+    REQUEST_TIMEOUT = (
+        "request_timeout", 408, "The request body stopped arriving; send it again.",
+    )
     CONFLICT = ("conflict", 409, "The request conflicts with the current state.")
     IDEMPOTENCY_IN_PROGRESS = (
         "idempotency_in_progress", 409,

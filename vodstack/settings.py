@@ -257,6 +257,42 @@ class Settings:
         8, "Rendition files a worker uploads to the store at once.", int
     )
 
+    # Reliability: limits, watchdogs, graceful shutdown, store circuit breaker.
+    max_duration: float = setting(
+        6 * 3600.0, "Longest accepted video (e.g. 6h); longer uploads fail.", parse_duration
+    )
+    ffmpeg_stall_timeout: float = setting(
+        120.0,
+        "Kill ffmpeg when its output position has not advanced for this long (0: off).",
+        parse_duration,
+    )
+    ffmpeg_nice: int = setting(
+        10, "Niceness of ffmpeg/ffprobe (0-19): serving keeps the CPU first.", int
+    )
+    worker_shutdown_grace: float = setting(
+        10.0,
+        "On SIGTERM, how long a running job may take to finish (if its progress says it "
+        "will) before ffmpeg is stopped and the job handed back.",
+        parse_duration,
+    )
+    min_free_space: int = setting(
+        1024**3,
+        "Scratch space a worker leaves free beyond a job's estimated need (e.g. 1GiB); a job "
+        "that does not fit is handed back for later.",
+        parse_size,
+    )
+    store_breaker_threshold: int = setting(
+        5, "Consecutive store failures after which the origin answers 503 at once.", int
+    )
+    store_breaker_cooldown: float = setting(
+        5.0, "Seconds the origin waits before probing a failing store again.", parse_duration
+    )
+    upload_idle_timeout: float = setting(
+        60.0,
+        "An upload whose body stops arriving for this long is abandoned (408).",
+        parse_duration,
+    )
+
     # Web pages.
     hlsjs_path: Path | None = setting(
         None,
@@ -397,6 +433,18 @@ class Settings:
             problems.append("max_video_dimension must be at least 16")
         if self.publish_concurrency < 1:
             problems.append("publish_concurrency must be at least 1")
+        if self.max_duration <= 0 or self.upload_idle_timeout <= 0:
+            problems.append("max_duration and upload_idle_timeout must be positive")
+        if self.ffmpeg_stall_timeout < 0 or self.worker_shutdown_grace < 0:
+            problems.append("ffmpeg_stall_timeout and worker_shutdown_grace must be 0 or more")
+        if not 0 <= self.ffmpeg_nice <= 19:
+            problems.append("ffmpeg_nice must be from 0 to 19")
+        if self.min_free_space < 0:
+            problems.append("min_free_space must be 0 or more")
+        if self.store_breaker_threshold < 1 or self.store_breaker_cooldown <= 0:
+            problems.append(
+                "store_breaker_threshold must be at least 1 and store_breaker_cooldown positive"
+            )
         if self.media_url is not None and not _is_base_url(self.media_url):
             problems.append(
                 f"media_url must be an http(s):// URL with a host, got {self.media_url!r}"

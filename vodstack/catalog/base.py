@@ -124,6 +124,12 @@ class Catalog(Protocol):
         """`update`, and in the same atomic step one webhook delivery of `event` (see
         `vodstack.webhooks.events`) per URL; with no URLs, just `update`."""
 
+    async def update_if(
+        self, video_id: str, expected: VideoStatus, **changes: Any
+    ) -> Video | None:
+        """`update`, only while the record's status is `expected` (atomically); None if the
+        video is gone or in another status (e.g. a retry racing another retry)."""
+
     async def delete(self, video_id: str) -> bool: ...
 
     async def list(

@@ -175,6 +175,16 @@ class RedisCatalog:
         return Video.from_json(raw) if raw is not None else None
 
     async def update(self, video_id: str, **changes: Any) -> Video | None:
+        return await self._update(video_id, None, changes)
+
+    async def update_if(
+        self, video_id: str, expected: VideoStatus, **changes: Any
+    ) -> Video | None:
+        return await self._update(video_id, expected, changes)
+
+    async def _update(
+        self, video_id: str, expected: VideoStatus | None, changes: dict[str, Any]
+    ) -> Video | None:
         key = self.keys.video(video_id)
         with unavailable_on_error("update video", self.target.where):
             async with self.client.pipeline(transaction=True) as pipe:
@@ -185,6 +195,9 @@ class RedisCatalog:
                         if raw is None:
                             return None
                         old = Video.from_json(raw)
+                        if expected is not None and old.status is not expected:
+                            await pipe.reset()
+                            return None
                         new = dataclasses.replace(old, **changes, updated_at=time.time())
                         pipe.multi()
                         pipe.set(key, new.to_json())

@@ -89,6 +89,16 @@ class SqliteCatalog:
         return Video.from_json(rows[0]["data"]) if rows else None
 
     async def update(self, video_id: str, **changes: Any) -> Video | None:
+        return await self._update(video_id, None, changes)
+
+    async def update_if(
+        self, video_id: str, expected: VideoStatus, **changes: Any
+    ) -> Video | None:
+        return await self._update(video_id, expected, changes)
+
+    async def _update(
+        self, video_id: str, expected: VideoStatus | None, changes: dict[str, Any]
+    ) -> Video | None:
         with unavailable_on_error("update video"):
             async with transaction(self.db, self._lock):
                 rows = list(
@@ -98,9 +108,10 @@ class SqliteCatalog:
                 )
                 if not rows:
                     return None
-                video = dataclasses.replace(
-                    Video.from_json(rows[0]["data"]), **changes, updated_at=time.time()
-                )
+                current = Video.from_json(rows[0]["data"])
+                if expected is not None and current.status is not expected:
+                    return None
+                video = dataclasses.replace(current, **changes, updated_at=time.time())
                 await self.db.execute(
                     "UPDATE videos SET status = ?, data = ? WHERE id = ?",
                     (str(video.status), video.to_json(), video_id),

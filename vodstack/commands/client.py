@@ -78,6 +78,16 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     _add_server(remove)
     remove.set_defaults(func=lambda args: _run(rm_command(args)))
 
+    retry = subparsers.add_parser(
+        "retry",
+        help="queue a failed video again",
+        description="Queue a failed video for transcoding again, with fresh attempts "
+        "(for instance after fixing what made it fail). Only failed videos can be retried.",
+    )
+    retry.add_argument("video_id", metavar="ID")
+    _add_server(retry)
+    retry.set_defaults(func=lambda args: _run(retry_command(args)))
+
 
 def _chunk_size(text: str) -> int:
     try:
@@ -305,4 +315,11 @@ async def rm_command(args: argparse.Namespace) -> int:
     async with _client(args) as client:
         await client.delete(args.video_id)
     print(f"deleted {args.video_id}")
+    return EXIT_OK
+
+
+async def retry_command(args: argparse.Namespace) -> int:
+    async with _client(args) as client:
+        video = await client.retry(args.video_id)
+    print(f"queued again: {video.get('id')} (follow it with: vodstack status {video.get('id')})")
     return EXIT_OK
