@@ -21,7 +21,7 @@ wanted=(ffmpeg python3 python3-venv ca-certificates)
 if [ "$with_tests" = 1 ]; then
   # nginx and wrk: the benchmark harness is tested too.
   wanted+=(redis-server chromium wrk)
-  command -v nginx >/dev/null 2>&1 || wanted+=(nginx-light)
+  command -v nginx >/dev/null 2>&1 || wanted+=(nginx)
 fi
 command -v npm >/dev/null 2>&1 || wanted+=(nodejs npm)
 
