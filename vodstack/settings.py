@@ -381,6 +381,14 @@ class Settings:
         3600.0, "Longest delay between webhook retries.", parse_duration
     )
 
+    # Progressive publishing: playable while it is transcoded.
+    progressive_publish: bool = setting(
+        True,
+        "Make a new video playable as soon as the first segment of every rendition is "
+        "stored (growing EVENT playlists), instead of only when the transcode is complete.",
+        parse_bool,
+    )
+
     @property
     def store_url(self) -> str:
         return self.store or f"file://{self.data_dir.resolve() / 'store'}"
