@@ -22,7 +22,6 @@ import argparse
 import asyncio
 import json
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -56,14 +55,18 @@ class StackRun:
 
 async def upload(http: aiohttp.ClientSession, url: str, clip: Path) -> dict[str, Any]:
     async def chunks() -> Any:
-        with open(clip, "rb") as source:
+        source = await asyncio.to_thread(clip.open, "rb")
+        try:
             while block := await asyncio.to_thread(source.read, 1024 * 1024):
                 yield block
+        finally:
+            source.close()
 
+    size = (await asyncio.to_thread(clip.stat)).st_size
     async with http.post(
         f"{url}/v1/videos?filename={clip.name}",
         data=chunks(),
-        headers={"Content-Length": str(clip.stat().st_size)},
+        headers={"Content-Length": str(size)},
     ) as response:
         body: dict[str, Any] = await response.json()
         if response.status != 201:

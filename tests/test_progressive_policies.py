@@ -3,6 +3,7 @@ the estimated master and the status API's `playable` (no servers, no ffmpeg)."""
 
 from __future__ import annotations
 
+import itertools
 from fractions import Fraction
 
 import m3u8
@@ -116,7 +117,7 @@ def test_each_revision_only_appends_to_the_previous_one() -> None:
     """RFC 8216 §6.2.1/§4.3.3.5: an EVENT playlist changes only by appended segments (and,
     at the end, its type and end tag)."""
     revisions = [playlist(n, finished=False) for n in range(1, 5)]
-    for before, after in zip(revisions, revisions[1:], strict=False):
+    for before, after in itertools.pairwise(revisions):
         assert after.startswith(before)
     final = playlist(4, finished=True)
     assert final.replace("TYPE:VOD", "TYPE:EVENT").startswith(revisions[-1])

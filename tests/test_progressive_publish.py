@@ -82,7 +82,7 @@ class FakeEncoder:
                 frame_rate=Fraction(30), video_codec="avc1.64001e", audio_codec="mp4a.40.2",
                 segments=tuple(SegmentStat(4.0, 1000) for _ in range(self.count[name])),
                 target_duration=4, hls_version=7,
-            )  # fmt: skip
+            )
             for name in NAMES
         ]
         return build_master(stats, VERSION)

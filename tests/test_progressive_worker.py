@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import itertools
 import os
 import posixpath
 import signal
@@ -207,7 +208,7 @@ async def test_playable_while_transcoded_and_every_revision_is_safe(stack: Stack
         parsed = [m3u8.loads(w.text) for w in texts]
         assert all(p.playlist_type == "event" and not p.is_endlist for p in parsed[:-1])
         assert parsed[-1].playlist_type == "vod" and parsed[-1].is_endlist
-        for before, after in zip(texts, texts[1:], strict=False):
+        for before, after in itertools.pairwise(texts):
             assert after.text.replace("TYPE:VOD", "TYPE:EVENT").startswith(before.text)
         assert sum(s.duration for s in parsed[-1].segments) == pytest.approx(20.0, abs=0.1)
 
@@ -272,7 +273,7 @@ async def test_a_retry_after_it_became_playable_publishes_one_clean_version(
     first = await stack.playable(video_id)
     kill_ffmpeg(stack)
     await stack.wait(
-        video_id, lambda v: v is not None and v.attempts == 2 or v is None, "the second attempt"
+        video_id, lambda v: v is None or v.attempts == 2, "the second attempt"
     )
     await slow.stop()  # the second attempt goes on faster, on another worker
     await stack.start_worker()
