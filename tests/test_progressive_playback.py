@@ -58,11 +58,11 @@ def wait_until_ready(status_url: str) -> dict[str, Any]:
 
 
 def first_media_playlist(master_url: str) -> m3u8.M3U8:
-    status, headers, body = http_get(master_url)
+    status, _headers, body = http_get(master_url)
     assert status == 200, status
     master = m3u8.loads(body.decode())
     media_url = urljoin(master_url, master.playlists[-1].uri)
-    status, headers, body = http_get(media_url)
+    status, _headers, body = http_get(media_url)
     assert status == 200, (media_url, status)
     return m3u8.loads(body.decode())
 
