@@ -49,6 +49,7 @@ from edge_cache.rules import (
 )
 from edge_cache.store import Entry, ResponseStore, selecting_values
 from edge_cache.upstreams import NoUpstreamAvailable, UpstreamError, UpstreamPool
+from edge_cache.wire import NO_BODY_STATUSES, RequestHead, StoredWire
 from vodstack.errors import ApiError, ErrorCode
 
 log = logging.getLogger(__name__)
@@ -75,6 +76,10 @@ class BodyFilter(Protocol):
 
     def rewrite_headers(self, headers: CIMultiDict[str]) -> None:
         """Adjust the answer's fields for the rewritten body (e.g. make it private)."""
+
+    def may_rewrite(self, status: int, content_type: str | None) -> bool:
+        """Whether some request could want this answer rewritten (then the hit path leaves
+        it to the full path)."""
 
 
 MAX_FILTERED_BODY = 8 * 1024 * 1024
@@ -111,6 +116,9 @@ class EdgeProxy:
         self.upstream_fields: Callable[[str], HeaderPairs] = _no_upstream_fields
         """Extra request fields for upstream fetches of a key (e.g. a playback token)."""
         self.body_filter: BodyFilter | None = None
+        self.hit_key: Callable[[str], str | None] | None = None
+        """The cache key of a request target for the hit path, None to leave the request to
+        the full path (set by `edge_cache.signed.PlaybackGuard`); default: the target."""
 
     # ---------------------------------------------------------------- entry point
 
@@ -123,6 +131,37 @@ class EdgeProxy:
         if method == "GET" or method == "HEAD":
             return await self._cacheable(request)
         return await self._forward(request, "BYPASS", invalidate=True)
+
+    def fast_entry(self, head: RequestHead, now: float) -> Entry | None:
+        """The hit path's question (`edge_cache.hitpath`): a stored response that answers
+        this plain GET/HEAD as it is — fresh (RFC 9111 §4.2; the request has no cache
+        directives, preconditions, range or credentials: the hit path left those to the
+        full path), with a body that needs no per-request rewriting. Counted as a hit."""
+        target = head.target.decode("ascii")  # visible ASCII: checked by edge_cache.wire
+        key = target if self.hit_key is None else self.hit_key(target)
+        if key is None:
+            return None
+        entry = self.store.select(key, head.get_all)
+        if entry is None:
+            return None
+        facts = entry.facts
+        age = facts.initial_age + (now - facts.response_time if now > facts.response_time else 0.0)
+        if age >= facts.lifetime or facts.no_cache:
+            return None
+        status = entry.status
+        if status < 200 or status in NO_BODY_STATUSES:
+            return None
+        if entry.wire is None:
+            try:
+                entry.wire = StoredWire(entry.headers, len(entry.body))
+            except UnicodeEncodeError:
+                return None  # aiohttp encodes fields the same way and would fail too
+        if self.body_filter is not None and self.body_filter.may_rewrite(
+            status, _content_type(entry.headers)
+        ):
+            return None
+        self.stats["hit"] += 1
+        return entry
 
     async def close(self) -> None:
         """Wait for background refreshes (called on shutdown)."""
@@ -656,6 +695,13 @@ def _response_headers(
         headers["Age"] = age
     headers[X_CACHE] = x_cache
     return headers
+
+
+def _content_type(headers: tuple[tuple[str, str], ...]) -> str | None:
+    for name, value in headers:
+        if name.lower() == "content-type":
+            return value
+    return None
 
 
 def _conditional_fields(request: web.Request) -> dict[str, str]:

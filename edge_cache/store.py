@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from edge_cache.conditional import Validators
 from edge_cache.lru import ByteLRU
 from edge_cache.rules import ResponseFacts
+from edge_cache.wire import StoredWire
 
 # Rough bytes of the Python objects around one entry (dataclass, tuples, dict slots), so
 # that many tiny responses cannot exceed the bound by their bookkeeping alone.
@@ -37,6 +38,8 @@ class Entry:
     facts: ResponseFacts
     validators: Validators = field(init=False)
     size: int = field(init=False)
+    wire: StoredWire | None = field(default=None, init=False, repr=False)
+    """The header fields as bytes for the hit path (`edge_cache.wire`), made on first use."""
 
     def __post_init__(self) -> None:
         self.validators = Validators(

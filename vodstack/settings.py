@@ -381,6 +381,20 @@ class Settings:
         3600.0, "Longest delay between webhook retries.", parse_duration
     )
 
+    # Edge performance: worker processes and the hit path.
+    processes: int = setting(
+        0,
+        "Worker processes of `vodstack edge` sharing its port (SO_REUSEPORT); each keeps "
+        "cache_size / processes (0: one per CPU).",
+        int,
+    )
+    edge_hit_path: bool = setting(
+        True,
+        "Answer fresh cache hits on the edge's own HTTP/1.1 path in front of aiohttp "
+        "(false: every request goes through aiohttp).",
+        parse_bool,
+    )
+
     @property
     def store_url(self) -> str:
         return self.store or f"file://{self.data_dir.resolve() / 'store'}"
@@ -456,6 +470,8 @@ class Settings:
             problems.append("edges needs purge_token (the edges' --purge-token)")
         if not 0 <= self.warm_segments <= 1000:
             problems.append("warm_segments must be 0 to 1000")
+        if not 0 <= self.processes <= 256:
+            problems.append(f"processes must be 0 (one per CPU) to 256, got {self.processes}")
         problems += self._security_problems()
         if problems:
             raise SettingsError("invalid settings:\n  - " + "\n  - ".join(problems))

@@ -15,7 +15,7 @@ EDGE_SETTINGS = (
     "health_check_interval", "health_check_path", "collapse_timeout",
     "upstream_connect_timeout", "upstream_timeout", "breaker_threshold", "breaker_cooldown",
     "edge_stale_if_error", "warm_max_bytes", "warm_concurrency", "playback_secret",
-    "require_api_key", "queue", "data_dir", "redis_timeout",
+    "require_api_key", "queue", "data_dir", "redis_timeout", "processes", "edge_hit_path",
 )
 
 
@@ -40,7 +40,15 @@ def main(args: argparse.Namespace) -> int:
 
 
 async def serve(settings: Settings) -> None:
+    """One process: the app on the hit path (or aiohttp alone)."""
     from edge_cache.app import create_app
+    from edge_cache.serving import edge_site
 
     app = create_app(settings)
-    await serve_until_signal(app, settings.host, settings.port, name="vodstack edge")
+    await serve_until_signal(
+        app, settings.host, settings.port, name="vodstack edge",
+        make_site=lambda runner: edge_site(
+            runner, app, host=settings.host, port=settings.port,
+            hit_path=settings.edge_hit_path,
+        ),
+    )
