@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 
 from vodstack.commands.common import add_settings_arguments, settings_from_args
 from vodstack.logs import setup_logging
-from vodstack.server import fail, run, serve_until_signal
+from vodstack.server import fail, install_event_loop_policy, run, serve_until_signal
 from vodstack.settings import Settings
 
 EDGE_SETTINGS = (
@@ -36,7 +37,16 @@ def main(args: argparse.Namespace) -> int:
     if not settings.upstream:
         return fail("edge needs at least one --upstream URL (or VODSTACK_UPSTREAM)")
     setup_logging(settings.log_level, settings.log_format)
-    return run(serve(settings))
+    from edge_cache.cluster.supervisor import Supervisor, default_processes
+
+    processes = settings.processes or default_processes()
+    if processes == 1:
+        return run(serve(settings))
+    install_event_loop_policy()
+    try:
+        return asyncio.run(Supervisor(settings, processes).run())
+    except KeyboardInterrupt:
+        return 130
 
 
 async def serve(settings: Settings) -> None:
