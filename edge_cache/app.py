@@ -7,15 +7,18 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from edge_cache import admin
+from edge_cache.metrics import EdgeMetrics, EdgeStateCollector
 from edge_cache.proxy import EdgeProxy, ProxyConfig
 from edge_cache.store import ResponseStore
 from edge_cache.upstreams import PoolConfig, UpstreamPool
 from edge_cache.warm import Warmer
+from vodstack.access import access_middleware, observe_requests
+from vodstack.metrics import Metrics
 from vodstack.settings import Settings
 from vodstack.web import RETRY_AFTER_SECONDS, SETTINGS, error_middleware, healthz, json_response
 
 
-def build_proxy(settings: Settings) -> EdgeProxy:
+def build_proxy(settings: Settings, metrics: EdgeMetrics | None = None) -> EdgeProxy:
     if not settings.upstream:
         raise ValueError("the edge needs at least one --upstream URL")
     store = ResponseStore(
@@ -33,12 +36,13 @@ def build_proxy(settings: Settings) -> EdgeProxy:
             health_path=settings.health_check_path,
             policy=settings.lb_policy,
         ),
+        observer=metrics,
     )
     config = ProxyConfig(
         collapse_timeout=settings.collapse_timeout,
         stale_if_error=settings.edge_stale_if_error,
     )
-    return EdgeProxy(store, pool, config)
+    return EdgeProxy(store, pool, config, metrics=metrics)
 
 
 async def readyz(request: web.Request) -> web.Response:
@@ -53,10 +57,14 @@ async def readyz(request: web.Request) -> web.Response:
     )
 
 
-def create_app(settings: Settings) -> web.Application:
-    """The edge: /healthz, /readyz, /_edge/* and everything else proxied through the cache."""
-    proxy = build_proxy(settings)
-    app = web.Application(middlewares=[error_middleware])
+def create_app(settings: Settings, metrics: Metrics | None = None) -> web.Application:
+    """The edge: /healthz, /readyz, /metrics, /_edge/* and everything else proxied through
+    the cache. One edge per `metrics` registry."""
+    metrics = metrics if metrics is not None else Metrics()
+    proxy = build_proxy(settings, metrics.group(EdgeMetrics))
+    metrics.registry.register(EdgeStateCollector(proxy))
+    app = web.Application(middlewares=[access_middleware, error_middleware])
+    observe_requests(app, metrics, log_requests=settings.access_log)
     app[SETTINGS] = settings
     app[admin.PROXY] = proxy
     app[admin.WARMER] = Warmer(

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import aiohttp
 from aiohttp import web
 from multidict import CIMultiDict
+from prometheus_client import CollectorRegistry
 from yarl import URL
 
 from edge_cache.collapse import Collapser, _Lead
@@ -33,6 +34,7 @@ from edge_cache.messages import (
     upstream_request_headers,
     with_via,
 )
+from edge_cache.metrics import EdgeMetrics
 from edge_cache.rules import (
     ERROR_STATUSES,
     RequestFacts,
@@ -47,7 +49,9 @@ from edge_cache.rules import (
 )
 from edge_cache.store import Entry, ResponseStore, selecting_values
 from edge_cache.upstreams import NoUpstreamAvailable, UpstreamError, UpstreamPool
+from vodstack.access import request_id_of
 from vodstack.errors import ApiError, ErrorCode
+from vodstack.request_ids import current_request_id
 
 log = logging.getLogger(__name__)
 
@@ -76,11 +80,13 @@ class EdgeProxy:
         pool: UpstreamPool,
         config: ProxyConfig,
         clock: Callable[[], float] = time.time,
+        metrics: EdgeMetrics | None = None,
     ) -> None:
         self.store = store
         self.pool = pool
         self.config = config
         self.clock = clock
+        self.metrics = metrics if metrics is not None else EdgeMetrics(CollectorRegistry())
         self.collapser: Collapser[Entry] = Collapser()
         self.stats: Counter[str] = Counter()
         self._refreshing: set[object] = set()
@@ -90,9 +96,22 @@ class EdgeProxy:
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         method = request.method
-        if method == "GET" or method == "HEAD":
-            return await self._cacheable(request)
-        return await self._forward(request, "BYPASS", invalidate=True)
+        try:
+            if method == "GET" or method == "HEAD":
+                response = await self._cacheable(request)
+            else:
+                response = await self._forward(request, "BYPASS", invalidate=True)
+        except ApiError:
+            self.metrics.answered(None)
+            raise
+        x_cache = response.headers.get(X_CACHE)
+        self.metrics.answered(x_cache)
+        if isinstance(response, web.Response) and not response.prepared:
+            # Streamed answers counted their bytes as they went (see _stream).
+            body = response.body
+            size = len(body) if isinstance(body, bytes) and method != "HEAD" else 0
+            self.metrics.body_sent(x_cache, size)
+        return response
 
     async def close(self) -> None:
         """Wait for background refreshes (called on shutdown)."""
@@ -287,7 +306,10 @@ class EdgeProxy:
         if not leader:
             return await flight.wait(self.config.collapse_timeout)
         with self.collapser.lead(key, flight) as lead:
-            headers = upstream_request_headers([], client_ip=None, scheme="http", host=None)
+            headers = upstream_request_headers(
+                [], client_ip=None, scheme="http", host=None,
+                request_id=current_request_id.get(),  # the warm request's
+            )
             if entry is not None:
                 headers.extend(_validator_headers(entry))
             request_time = self.clock()
@@ -492,12 +514,18 @@ class EdgeProxy:
                 out.content_length = int(length)
         request[_PREPARED] = True
         await out.prepare(request)
-        if request.method != "HEAD":
-            if prefix:
-                await out.write(prefix)
-            async for chunk in resp.content.iter_chunked(CHUNK):
-                await out.write(chunk)
-        await out.write_eof()
+        sent = 0
+        try:
+            if request.method != "HEAD":
+                if prefix:
+                    await out.write(prefix)
+                    sent += len(prefix)
+                async for chunk in resp.content.iter_chunked(CHUNK):
+                    await out.write(chunk)
+                    sent += len(chunk)
+            await out.write_eof()
+        finally:
+            self.metrics.body_sent(x_cache, sent)
         return out
 
     def _upstream_headers(
@@ -509,6 +537,7 @@ class EdgeProxy:
             scheme=request.scheme,
             host=request.headers.get("Host"),
             drop=drop,
+            request_id=request_id_of(request),
         )
 
     # ---------------------------------------------------------------- answering from an entry

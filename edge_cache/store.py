@@ -77,6 +77,8 @@ class ResponseStore:
         )
         self._variants: dict[str, dict[tuple[str, Selecting], None]] = {}
         self.evictions = 0
+        """Entries dropped to make room (not those removed on purpose)."""
+        self._removing = False
 
     @property
     def capacity(self) -> int:
@@ -94,7 +96,8 @@ class ResponseStore:
         return len(self._lru)
 
     def _forget(self, variant: tuple[str, Selecting], entry: Entry) -> None:
-        self.evictions += 1
+        if not self._removing:
+            self.evictions += 1
         variants = self._variants.get(variant[0])
         if variants is not None:
             variants.pop(variant, None)
@@ -129,15 +132,22 @@ class ResponseStore:
         self._variants.setdefault(entry.key, {})[entry.variant] = None
         return True
 
+    def _pop(self, variant: tuple[str, Selecting]) -> None:
+        self._removing = True
+        try:
+            self._lru.pop(variant)
+        finally:
+            self._removing = False
+
     def remove(self, entry: Entry) -> None:
         if self._lru.peek(entry.variant) is entry:
-            self._lru.pop(entry.variant)
+            self._pop(entry.variant)
 
     def remove_key(self, key: str) -> int:
         """Drop every variant of one URL; returns how many entries went."""
         variants = list(self._variants.get(key, ()))
         for variant in variants:
-            self._lru.pop(variant)
+            self._pop(variant)
         return len(variants)
 
     def purge_prefix(self, prefix: str) -> int:

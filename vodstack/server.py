@@ -12,6 +12,8 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
+from vodstack.logs import json_enabled
+
 log = logging.getLogger(__name__)
 
 SHUTDOWN_TIMEOUT = 30.0
@@ -55,8 +57,9 @@ async def serve_until_signal(
         site = web.TCPSite(runner, host, port)
         await site.start()
         url = bound_url(runner, host)
-        print(f"{name} listening on {url}", flush=True)
-        log.info("%s listening on %s", name, url)
+        if not json_enabled():  # in JSON mode every output line is a JSON log record
+            print(f"{name} listening on {url}", flush=True)
+        log.info("%s listening on %s", name, url, extra={"url": url})
         if on_started is not None:
             await on_started(url)
         await stop.wait()

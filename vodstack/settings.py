@@ -256,6 +256,11 @@ class Settings:
         8, "Rendition files a worker uploads to the store at once.", int
     )
 
+    # Observability: request logs (metrics are always served at /metrics).
+    access_log: bool = setting(
+        True, "Log one line per HTTP request (method, path, status, bytes, time, id).", parse_bool
+    )
+
     @property
     def store_url(self) -> str:
         return self.store or f"file://{self.data_dir.resolve() / 'store'}"

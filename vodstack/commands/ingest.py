@@ -12,7 +12,7 @@ from vodstack.settings import Settings
 
 INGEST_SETTINGS = (
     "data_dir", "host", "port", "public_url", "store", "queue", "log_level", "log_format",
-    "max_upload_size", "max_attempts", "store_timeout",
+    "max_upload_size", "max_attempts", "store_timeout", "access_log",
 )
 
 
