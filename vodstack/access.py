@@ -102,8 +102,13 @@ async def access_middleware(
     sent = 0
     try:
         response = await handler(request)
-        await response.prepare(request)  # aiohttp does not send it twice
-        await response.write_eof()
+        try:
+            await response.prepare(request)  # aiohttp does not send it twice
+            await response.write_eof()
+        except ConnectionError:
+            # The client went away. aiohttp's own attempt to finish the answer meets the
+            # same closed connection and ends quietly, as it would without this middleware.
+            return response
         status, sent = response.status, response.body_length
         return response
     except web.HTTPException as exc:  # raised past the error middleware (a redirect)

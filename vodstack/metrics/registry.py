@@ -12,6 +12,7 @@ from prometheus_client import (
     GC_COLLECTOR,
     CollectorRegistry,
     GCCollector,
+    Info,
     PlatformCollector,
     ProcessCollector,
     disable_created_metrics,
@@ -19,6 +20,7 @@ from prometheus_client import (
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.metrics_core import Metric
 
+from vodstack import __version__
 from vodstack.metrics.disk import DiskCollector
 from vodstack.metrics.jobs import QueueDepthCollector
 from vodstack.queue import JobQueue
@@ -49,6 +51,9 @@ class Metrics:
         PlatformCollector(registry=self.registry)
         if GC_COLLECTOR is not None:
             GCCollector(registry=self.registry)
+        Info("vodstack_build", "The running vodstack version.", registry=self.registry).info(
+            {"version": __version__}
+        )
         self._groups: dict[Callable[..., Any], Any] = {}
         self._refreshing: list[AsyncCollector] = []
         self._disk: DiskCollector | None = None
