@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Install vodstack and everything it needs on Debian/Ubuntu into ./.venv.
-#   scripts/install.sh          what `vodstack serve` needs (ffmpeg, Python, the package)
+#   scripts/install.sh          what `vodstack serve` needs (ffmpeg, Python, the package, hls.js)
 #   scripts/install.sh --test   also what the test suite needs (Redis, Chromium, test packages)
 #   scripts/install.sh --bench  also what the benchmarks need (the test needs, nginx, wrk)
 set -euo pipefail
@@ -47,4 +47,6 @@ if [ "$with_tests" = 1 ]; then
 else
   .venv/bin/pip install -q -e .
 fi
+# hls.js for the watch page, pinned by package-lock.json and served by vodstack itself.
+npm ci --omit=dev --no-audit --no-fund --loglevel=error
 echo "vodstack installed in $(pwd)/.venv"

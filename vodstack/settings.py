@@ -256,6 +256,14 @@ class Settings:
         8, "Rendition files a worker uploads to the store at once.", int
     )
 
+    # Web pages.
+    hlsjs_path: Path | None = setting(
+        None,
+        "hls.js file the watch page loads (default: node_modules/hls.js/dist/hls.min.js "
+        "of the source tree or the working directory, installed by `npm ci`).",
+        Path,
+    )
+
     # Observability: request logs (metrics are always served at /metrics).
     access_log: bool = setting(
         True, "Log one line per HTTP request (method, path, status, bytes, time, id).", parse_bool

@@ -12,7 +12,8 @@ from vodstack.settings import Settings
 
 INGEST_SETTINGS = (
     "data_dir", "host", "port", "public_url", "store", "queue", "log_level", "log_format",
-    "max_upload_size", "max_attempts", "store_timeout", "access_log",
+    "max_upload_size", "max_attempts", "store_timeout",
+    "hlsjs_path", "access_log",
 )
 
 
