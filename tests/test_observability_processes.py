@@ -212,3 +212,33 @@ def test_serve_records_job_metrics_and_the_upload_request_id(
         if line["logger"] == "vodstack.access" and line.get("route") == "/v1/videos"
     ]
     assert sorted(line["request_id"] for line in upload_lines) == ["bad-1", "upload-9"]
+
+
+SERVICE_FAMILIES = {
+    "ingest": ("vodstack_queue_depth", "vodstack_store_operation_duration_seconds"),
+    "worker": ("vodstack_jobs_started", "vodstack_queue_depth", "vodstack_disk_available_bytes"),
+    "origin": ("vodstack_store_operation_duration_seconds",),
+    "edge": ("vodstack_edge_requests", "vodstack_edge_upstream_breaker_state"),
+}
+
+
+@pytest.mark.parametrize("command", sorted(SERVICE_FAMILIES))
+def test_every_service_answers_health_readiness_and_metrics(
+    start_vodstack: Callable[..., VodstackProcess], tmp_path: Path, command: str
+) -> None:
+    args = ["--host", "127.0.0.1", "--port", "0"]
+    if command == "edge":
+        args += ["--upstream", "http://127.0.0.1:9", "--health-check-interval", "0"]
+    else:
+        args += ["--data-dir", str(tmp_path / "data")]
+    service = start_vodstack(command, *args, name=command)
+    for path in ("/healthz", "/readyz"):
+        status, headers, _ = http_get(service.url + path)
+        assert status == 200 and headers["X-Request-Id"]
+    metrics = scrape_sync(service.url)
+    assert metrics.families["vodstack_http_requests"] == "counter"
+    for family in SERVICE_FAMILIES[command]:
+        assert family in metrics.families, family
+    assert metrics.value("vodstack_http_requests_total", route="/readyz", status="200") == 1
+    assert metrics.value("vodstack_build_info") == 1
+    assert run_check("--url", service.url).returncode == 0
