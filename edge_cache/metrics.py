@@ -11,6 +11,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.metrics_core import Metric
 
 from edge_cache.breaker import State
+from vodstack.metrics.loop import LoopCounter
 
 if TYPE_CHECKING:
     from edge_cache.proxy import EdgeProxy
@@ -32,22 +33,23 @@ def cache_result(x_cache: str | None) -> str:
 
 
 class EdgeMetrics:
-    """What the proxy and its upstream pool record as they work."""
+    """What the proxy and its upstream pool record as they work. Results and bytes are
+    counted for every request, so as plain numbers (see `vodstack.metrics.loop`)."""
 
     def __init__(self, registry: CollectorRegistry) -> None:
-        self.requests = Counter(
+        self.requests = LoopCounter(
             "vodstack_edge_requests_total",
             "Requests through the cache by result (X-Cache: hit, miss, stale, revalidated, "
             "bypass; error when the edge answered an error itself).",
             ("cache",),
-            registry=registry,
+            registry,
         )
-        self.served_bytes = Counter(
+        self.served_bytes = LoopCounter(
             "vodstack_edge_served_bytes_total",
             "Body bytes sent to clients: from the cache (hit, stale, revalidated) or fetched "
             "from an upstream (miss, bypass).",
             ("source",),
-            registry=registry,
+            registry,
         )
         self.upstream_duration = Histogram(
             "vodstack_edge_upstream_request_duration_seconds",
@@ -63,15 +65,20 @@ class EdgeMetrics:
             ("upstream", "kind"),
             registry=registry,
         )
-        self._results = {result: self.requests.labels(result) for result in CACHE_RESULTS}
-        self._from_cache = self.served_bytes.labels("cache")
-        self._from_upstream = self.served_bytes.labels("upstream")
+        for result in CACHE_RESULTS:
+            self.requests.show((result,))
+        self.served_bytes.show(("cache",))
+        self.served_bytes.show(("upstream",))
+        self._result_keys = {
+            x_cache: (cache_result(x_cache),) for x_cache in (*FROM_CACHE, "MISS", "BYPASS")
+        }
 
     def answered(self, x_cache: str | None) -> None:
-        self._results[cache_result(x_cache)].inc()
+        key = self._result_keys.get(x_cache) if x_cache is not None else None
+        self.requests.inc(key or (cache_result(x_cache),))
 
     def body_sent(self, x_cache: str | None, size: int) -> None:
-        (self._from_cache if x_cache in FROM_CACHE else self._from_upstream).inc(size)
+        self.served_bytes.inc(("cache",) if x_cache in FROM_CACHE else ("upstream",), size)
 
     # The upstream pool's observer interface.
 

@@ -280,3 +280,39 @@ async def test_disk_gauges_for_watched_directories(tmp_path: Path) -> None:
     for volume in ("store", "scratch"):
         available = parsed.value("vodstack_disk_available_bytes", volume=volume)
         assert 0 < available <= parsed.value("vodstack_disk_size_bytes", volume=volume)
+
+
+# -- plain-number metrics against prometheus_client's own ---------------------------------
+
+
+def test_loop_metrics_expose_what_prometheus_client_metrics_would() -> None:
+    from prometheus_client import Counter, Histogram, generate_latest
+
+    from vodstack.metrics.loop import LoopCounter, LoopHistogram
+
+    buckets = (0.01, 0.1, 1.0, 10.0)
+    observations = [0.0, 0.01, 0.010001, 0.05, 0.1, 3.0, 10.0, 11.0, 500.0]
+    ours, theirs = CollectorRegistry(), CollectorRegistry()
+    loop_histogram = LoopHistogram("t_seconds", "t", ("route", "status"), buckets=buckets,
+                                   registry=ours)
+    loop_counter = LoopCounter("t_requests_total", "t", ("route", "status"), ours)
+    histogram = Histogram("t_seconds", "t", ("route", "status"), buckets=buckets,
+                          registry=theirs)
+    counter = Counter("t_requests_total", "t", ("route", "status"), registry=theirs)
+    for value in observations:
+        loop_histogram.observe(("/a", 200), value)
+        loop_counter.inc(("/a", 200))
+        histogram.labels("/a", "200").observe(value)
+        counter.labels("/a", "200").inc()
+    loop_counter.inc(("/b", 404), 2.5)
+    counter.labels("/b", "404").inc(2.5)
+
+    def samples(registry: CollectorRegistry) -> set[tuple[str, tuple[tuple[str, str], ...], float]]:
+        parsed = Scrape.parse(generate_latest(registry).decode())
+        return {
+            (s.name, tuple(sorted(s.labels.items())), round(s.value, 9))
+            for s in parsed.samples if not s.name.endswith("_created")
+        }
+
+    assert samples(ours) == samples(theirs)
+    assert loop_histogram.count(("/a", 200)) == len(observations)

@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from vodstack.metrics import METRICS, Metrics, metrics_handler
-from vodstack.metrics.http import UNMATCHED_ROUTE, HttpMetrics, method_label
+from vodstack.metrics.http import KNOWN_METHODS, UNMATCHED_ROUTE, HttpMetrics
 from vodstack.request_ids import HEADER, current_request_id, request_id_from
 
 access_log = logging.getLogger("vodstack.access")
@@ -56,7 +56,9 @@ class AccessRecorder:
 
     def record(self, request: web.Request, status: int, sent: int, seconds: float) -> None:
         route = route_label(request)
-        method = method_label(request.method)
+        method = request.method
+        if method not in KNOWN_METHODS:
+            method = "other"
         self.metrics.observe(route, method, status, sent, seconds)
         if not self.log_requests:
             return
@@ -91,12 +93,13 @@ ACCESS: web.AppKey[AccessRecorder] = web.AppKey("access_recorder", AccessRecorde
 async def access_middleware(
     request: web.Request, handler: Handler
 ) -> web.StreamResponse:
-    recorder = request.config_dict.get(ACCESS)
+    recorder = request.app.get(ACCESS)
     if recorder is None:
         return await handler(request)
     request[_SEEN] = True
     token = current_request_id.set(request_id_of(request))
-    recorder.metrics.in_flight.inc()
+    in_flight = recorder.metrics.in_flight
+    in_flight.value += 1
     started = time.perf_counter()
     status = CLIENT_CLOSED
     sent = 0
@@ -120,7 +123,7 @@ async def access_middleware(
         status = 500
         raise
     finally:
-        recorder.metrics.in_flight.dec()
+        in_flight.value -= 1
         recorder.record(request, status, sent, time.perf_counter() - started)
         current_request_id.reset(token)
 
@@ -131,7 +134,7 @@ async def _on_response_prepare(request: web.Request, response: web.StreamRespons
         return
     # Answered before the middleware ran: an expect handler's refusal, decided from the
     # header fields alone, so its time is nil and its size the body about to be sent.
-    recorder = request.config_dict.get(ACCESS)
+    recorder = request.app.get(ACCESS)
     if recorder is not None:
         request[_SEEN] = True
         recorder.record(request, response.status, response.content_length or 0, 0.0)

@@ -9,8 +9,8 @@ a hostile value can neither bloat nor forge log lines; anything else is replaced
 from __future__ import annotations
 
 import contextlib
+import os
 import re
-import uuid
 from collections.abc import Iterator
 from contextvars import ContextVar
 
@@ -30,7 +30,8 @@ def accepted(value: str | None) -> str | None:
 
 
 def new_request_id() -> str:
-    return uuid.uuid4().hex
+    """128 random bits as 32 hex digits (what a UUID4's hex form looks like, cheaper)."""
+    return os.urandom(16).hex()
 
 
 def request_id_from(value: str | None) -> str:

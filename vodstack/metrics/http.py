@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry
+
+from vodstack.metrics.loop import LoopCounter, LoopGauge, LoopHistogram
 
 LATENCY_BUCKETS = (
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
@@ -13,54 +15,41 @@ LATENCY_BUCKETS = (
 UNMATCHED_ROUTE = "unmatched"
 """Route label of requests no route matched (404, 405): one series, whatever the path."""
 
-_KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 
 def method_label(method: str) -> str:
     """The method, or `other` (any token is a valid method: the label set must stay small)."""
-    return method if method in _KNOWN_METHODS else "other"
+    return method if method in KNOWN_METHODS else "other"
 
 
 class HttpMetrics:
+    """Recorded once per request, so kept as plain numbers (see `vodstack.metrics.loop`)."""
+
     def __init__(self, registry: CollectorRegistry) -> None:
         labels = ("route", "method", "status")
-        self.requests = Counter(
-            "vodstack_http_requests_total", "HTTP requests answered.", labels, registry=registry
+        self.requests = LoopCounter(
+            "vodstack_http_requests_total", "HTTP requests answered.", labels, registry
         )
-        self.duration = Histogram(
+        self.duration = LoopHistogram(
             "vodstack_http_request_duration_seconds",
             "Time from routing a request to the last byte of its answer.",
             labels,
             buckets=LATENCY_BUCKETS,
             registry=registry,
         )
-        self.response_bytes = Counter(
+        self.response_bytes = LoopCounter(
             "vodstack_http_response_bytes_total",
             "Bytes written to clients (status line, header fields and body).",
             ("route", "method"),
-            registry=registry,
+            registry,
         )
-        self.in_flight = Gauge(
-            "vodstack_http_requests_in_flight",
-            "Requests being handled right now.",
-            registry=registry,
+        self.in_flight = LoopGauge(
+            "vodstack_http_requests_in_flight", "Requests being handled right now.", registry
         )
-        self._children: dict[
-            tuple[str, str, int], tuple[Counter, Histogram, Counter]
-        ] = {}
 
     def observe(self, route: str, method: str, status: int, sent: int, seconds: float) -> None:
         key = (route, method, status)
-        children = self._children.get(key)
-        if children is None:
-            status_text = str(status)
-            children = (
-                self.requests.labels(route, method, status_text),
-                self.duration.labels(route, method, status_text),
-                self.response_bytes.labels(route, method),
-            )
-            self._children[key] = children
-        requests, duration, response_bytes = children
-        requests.inc()
-        duration.observe(seconds)
-        response_bytes.inc(sent)
+        self.requests.inc(key)
+        self.duration.observe(key, seconds)
+        self.response_bytes.inc((route, method), sent)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import asyncio
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry
 
 from vodstack.errors import StoreUnavailable
+from vodstack.metrics.loop import LoopCounter, LoopHistogram
 from vodstack.store.base import ObjectNotFound, ObjectTooLarge
 
 STORE_BUCKETS = (
@@ -32,30 +33,31 @@ def failure_kind(exc: BaseException) -> str | None:
 
 
 class StoreMetrics:
+    """The origin makes store calls for every request: plain numbers, as for HTTP."""
+
     def __init__(self, registry: CollectorRegistry) -> None:
-        self.duration = Histogram(
+        self.duration = LoopHistogram(
             "vodstack_store_operation_duration_seconds",
             "Object-store calls by operation (for open: until the first byte can be read).",
             ("operation",),
             buckets=STORE_BUCKETS,
             registry=registry,
         )
-        self.errors = Counter(
+        self.errors = LoopCounter(
             "vodstack_store_operation_errors_total",
             "Object-store calls that failed, by operation and kind "
             "(timeout, unavailable, os_error, other; a missing object is not a failure).",
             ("operation", "kind"),
-            registry=registry,
+            registry,
         )
-        self.written = Counter(
-            "vodstack_store_written_bytes_total",
-            "Bytes of objects stored.",
-            registry=registry,
+        self.written = LoopCounter(
+            "vodstack_store_written_bytes_total", "Bytes of objects stored.", (), registry
         )
+        self.written.show(())
 
     def observe(self, operation: str, seconds: float, failure: BaseException | None) -> None:
-        self.duration.labels(operation).observe(seconds)
+        self.duration.observe((operation,), seconds)
         if failure is not None:
             kind = failure_kind(failure)
             if kind is not None:
-                self.errors.labels(operation, kind).inc()
+                self.errors.inc((operation, kind))

@@ -37,7 +37,7 @@ class MeteredStore:
             self.metrics.observe(operation, time.perf_counter() - started, failure)
 
     def _stored(self, info: ObjectInfo) -> ObjectInfo:
-        self.metrics.written.inc(info.size)
+        self.metrics.written.inc((), info.size)
         return info
 
     async def start(self) -> None:
