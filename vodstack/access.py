@@ -118,7 +118,7 @@ async def access_middleware(
         status = exc.status
         raise
     except (ConnectionError, asyncio.CancelledError):
-        raise
+        raise  # the client went away (or the server is stopping): recorded as 499
     except Exception:
         status = 500
         raise
