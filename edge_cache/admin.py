@@ -10,41 +10,52 @@ from aiohttp import web
 
 from edge_cache.proxy import EdgeProxy
 from edge_cache.warm import Warmer
+from vodstack.api_keys import bearer_token
+from vodstack.auth import authenticate
+from vodstack.catalog.apikeys import ApiKeyStore
 from vodstack.errors import ApiError, ErrorCode
 from vodstack.web import json_response
 
 PROXY: web.AppKey[EdgeProxy] = web.AppKey("edge_proxy", EdgeProxy)
 WARMER: web.AppKey[Warmer] = web.AppKey("edge_warmer", Warmer)
 TOKEN: web.AppKey[str] = web.AppKey("edge_purge_token", str)
+API_KEYS: web.AppKey[ApiKeyStore] = web.AppKey("edge_api_keys")
+"""Set when API keys are required: a vodstack API key also opens these endpoints."""
 
 MAX_WARM_PATHS = 10_000
 DEFAULT_WARM_SEGMENTS = 3
 
 
-def authorise(request: web.Request) -> None:
-    """401 without a bearer token, 403 with a wrong one; 403 when no token is configured."""
+async def authorise(request: web.Request) -> None:
+    """The purge token or (when API keys are required) an API key; 401 without a bearer
+    token, 403 with a wrong one; 403 when neither is configured."""
     expected = request.app.get(TOKEN)
-    if not expected:
+    api_keys = request.app.get(API_KEYS)
+    if not expected and api_keys is None:
         raise ApiError(
             ErrorCode.FORBIDDEN,
             "Purge and warm are disabled on this edge: start it with --purge-token "
-            "(VODSTACK_PURGE_TOKEN).",
+            "(VODSTACK_PURGE_TOKEN) or with API keys required (VODSTACK_REQUIRE_API_KEY).",
         )
-    header = request.headers.get("Authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
+    header = request.headers.get("Authorization")
+    token = bearer_token(header)
+    if token is None:
         raise ApiError(
             ErrorCode.UNAUTHORIZED,
-            "Send Authorization: Bearer <purge token>.",
+            "Send Authorization: Bearer <purge token or API key>.",
             headers={"WWW-Authenticate": 'Bearer realm="vodstack-edge"'},
         )
-    if not hmac.compare_digest(token.strip().encode(), expected.encode()):
-        raise ApiError(ErrorCode.FORBIDDEN, "Wrong purge token.")
+    if expected and hmac.compare_digest(token.encode(), expected.encode()):
+        return
+    if api_keys is not None:
+        await authenticate(api_keys, header)
+        return
+    raise ApiError(ErrorCode.FORBIDDEN, "Wrong purge token.")
 
 
 async def purge(request: web.Request) -> web.Response:
     """DELETE /_edge/cache?prefix=/v/<id>/ (or ?path=/exact?query) → {"removed": n}."""
-    authorise(request)
+    await authorise(request)
     proxy = request.app[PROXY]
     prefix = request.query.get("prefix")
     path = request.query.get("path")
@@ -63,12 +74,12 @@ async def purge(request: web.Request) -> web.Response:
 
 
 async def warm(request: web.Request) -> web.Response:
-    """POST /_edge/warm {"paths": [...], "budget": bytes?, "segments": n?} → 202.
+    """POST /_edge/warm {"paths": [...], "budget": bytes?, "segments": n?, "expand": b?} → 202.
 
-    A path ending in .m3u8 is expanded: a master playlist to its media playlists, a media
-    playlist to its init segment and first `segments` segments.
+    Unless "expand" is false, a path ending in .m3u8 is expanded: a master playlist to its
+    media playlists, a media playlist to its init segment and first `segments` segments.
     """
-    authorise(request)
+    await authorise(request)
     try:
         body: Any = await request.json(loads=json.loads)
     except (ValueError, UnicodeDecodeError):
@@ -92,8 +103,11 @@ async def warm(request: web.Request) -> web.Response:
         raise ApiError(ErrorCode.INVALID_PARAMETER, "'budget' must be a positive byte count.")
     if not isinstance(segments, int) or not 0 <= segments <= 1000:
         raise ApiError(ErrorCode.INVALID_PARAMETER, "'segments' must be 0 to 1000.")
+    expand = body.get("expand", True)
+    if not isinstance(expand, bool):
+        raise ApiError(ErrorCode.INVALID_PARAMETER, "'expand' must be true or false.")
     warmer = request.app[WARMER]
-    job = warmer.submit(paths, budget=budget, segments=segments)
+    job = warmer.submit(paths, budget=budget, segments=segments, expand=expand)
     return json_response(
         {"accepted": len(job.paths), "budget": job.budget, "segments": segments}, status=202
     )
@@ -101,7 +115,7 @@ async def warm(request: web.Request) -> web.Response:
 
 async def stats(request: web.Request) -> web.Response:
     """GET /_edge/stats: counters, cache occupancy and upstream health."""
-    authorise(request)
+    await authorise(request)
     proxy = request.app[PROXY]
     store = proxy.store
     return json_response({
@@ -113,6 +127,7 @@ async def stats(request: web.Request) -> web.Response:
             "evictions": store.evictions,
         },
         "counters": dict(proxy.stats),
+        "warming": request.app[WARMER].running,
         "upstreams": proxy.pool.status(),
     })
 

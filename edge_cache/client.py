@@ -65,12 +65,14 @@ async def warm(
     token: str,
     *,
     segments: int = 3,
+    expand: bool = True,
     time_limit: float = DEFAULT_TIMEOUT,
 ) -> list[EdgeResult]:
     """Ask each path's owning edge (rendezvous hashing) to fetch it into its cache.
 
-    `budget` bounds the bytes each edge fetches for this call; playlists are expanded by the
-    edge to their renditions and first `segments` segments.
+    `budget` bounds the bytes each edge fetches for this call; unless `expand` is false,
+    playlists are expanded by the edge to their renditions and first `segments` segments
+    (leave expansion off when `paths` already lists them: each then goes to its own owner).
     """
     by_edge: dict[str, list[str]] = {}
     for path in paths:
@@ -78,6 +80,7 @@ async def warm(
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=time_limit)) as session:
         return list(await asyncio.gather(*(
             _call(session, "POST", f"{edge.rstrip('/')}/_edge/warm", token,
-                  json={"paths": edge_paths, "budget": budget, "segments": segments})
+                  json={"paths": edge_paths, "budget": budget, "segments": segments,
+                        "expand": expand})
             for edge, edge_paths in by_edge.items()
         )))

@@ -12,11 +12,12 @@ import asyncio
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 import aiohttp
-from aiohttp import web
+from aiohttp import HttpVersion11, web
 from multidict import CIMultiDict
 from prometheus_client import CollectorRegistry
 from yarl import URL
@@ -42,6 +43,7 @@ from edge_cache.rules import (
     Use,
     analyse_response,
     decide,
+    forbids_storing,
     invalidates,
     is_storable,
     may_serve_stale_on_error,
@@ -63,6 +65,27 @@ _WARM_REQUEST = RequestFacts("GET")
 # Request fields that make the cache evaluate preconditions or a range (RFC 9110 §13, §14).
 _CONDITIONAL_NAMES = ("If-Match", "If-Unmodified-Since", "If-None-Match", "If-Modified-Since",
                       "If-Range", "Range")
+
+
+class BodyFilter(Protocol):
+    """Rewrites some bodies per request on their way out (signed playlists, edge_cache.signed).
+
+    The cache keeps the upstream's bytes; a filtered body is made for one answer only.
+    """
+
+    def wanted(self, request: web.Request, status: int, content_type: str | None) -> bool: ...
+
+    def rewrite(self, request: web.Request, body: bytes) -> bytes: ...
+
+    def rewrite_headers(self, headers: CIMultiDict[str]) -> None:
+        """Adjust the answer's fields for the rewritten body (e.g. make it private)."""
+
+
+MAX_FILTERED_BODY = 8 * 1024 * 1024
+
+
+def _no_upstream_fields(key: str) -> HeaderPairs:
+    return []
 
 
 @dataclass(frozen=True)
@@ -91,12 +114,20 @@ class EdgeProxy:
         self.stats: Counter[str] = Counter()
         self._refreshing: set[object] = set()
         self._tasks: set[asyncio.Task[None]] = set()
+        self.upstream_fields: Callable[[str], HeaderPairs] = _no_upstream_fields
+        """Extra request fields for upstream fetches of a key (e.g. a playback token)."""
+        self.body_filter: BodyFilter | None = None
 
     # ---------------------------------------------------------------- entry point
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
+        """Answer one request; each answer is counted by the X-Cache it carries."""
         method = request.method
         try:
+            if not request.raw_path.startswith("/"):
+                # absolute-form (`GET http://host/...`), `*` or authority-form: this is a
+                # reverse proxy for its upstreams, never a forward proxy to another host.
+                raise ApiError(ErrorCode.BAD_REQUEST, "The request target must be a path.")
             if method == "GET" or method == "HEAD":
                 response = await self._cacheable(request)
             else:
@@ -192,7 +223,9 @@ class EdgeProxy:
         if revalidating is not None:
             headers.extend(_validator_headers(revalidating))
         request_time = self.clock()
+        since = self.store.generation
         forward_instead = False
+        x_cache = "MISS"
         try:
             async with self.pool.request("GET", key, headers) as resp:
                 response_time = self.clock()
@@ -206,7 +239,9 @@ class EdgeProxy:
                     self.stats["stale_if_error"] += 1
                     return self._send_entry(request, stale, "STALE", response_time)
                 if revalidating is not None and resp.status == 304:
-                    entry = self._updated(revalidating, kept, lines, request_time, response_time)
+                    entry = self._updated(
+                        revalidating, kept, lines, request_time, response_time, since
+                    )
                     if lead is not None:
                         lead.result = entry
                     self.stats["revalidated"] += 1
@@ -214,7 +249,9 @@ class EdgeProxy:
                 facts = analyse_response(
                     resp.status, lines, request_time=request_time, response_time=response_time
                 )
-                self.stats["miss"] += 1
+                if forbids_storing(facts):
+                    x_cache = "BYPASS"  # e.g. API answers (no-store): never the cache's
+                self.stats[x_cache.lower()] += 1
                 if not (is_storable(req, facts) and facts.vary is not None):
                     if not req.has_authorization:
                         self.collapser.mark_uncacheable(key, response_time)
@@ -223,7 +260,7 @@ class EdgeProxy:
                     if "Range" in request.headers and resp.status == 200:
                         forward_instead = True  # let the upstream cut the range
                     else:
-                        return await self._relay(request, resp, kept, facts, "MISS")
+                        return await self._relay(request, resp, kept, facts, x_cache)
                 elif _too_big(resp.content_length, self.store.max_object):
                     if "Range" in request.headers:
                         forward_instead = True
@@ -244,7 +281,7 @@ class EdgeProxy:
                         body=body,
                         facts=facts,
                     )
-                    if self.store.put(entry) and lead is not None:
+                    if self.store.put(entry, since) and lead is not None:
                         lead.result = entry
                     return self._send_entry(request, entry, "MISS", response_time)
         except UpstreamError as exc:
@@ -257,7 +294,7 @@ class EdgeProxy:
                 return self._send_entry(request, stale, "STALE", self.clock())
             raise _api_error(exc) from exc
         assert forward_instead
-        return await self._forward(request, "MISS", stale=stale, req=req)
+        return await self._forward(request, x_cache, stale=stale, req=req)
 
     def _updated(
         self,
@@ -266,8 +303,10 @@ class EdgeProxy:
         lines: dict[str, list[str]],
         request_time: float,
         response_time: float,
+        since: int,
     ) -> Entry:
-        """The stored response freshened by a 304 (RFC 9111 §4.3.4) and stored again."""
+        """The stored response freshened by a 304 (RFC 9111 §4.3.4) and stored again
+        (unless its URL was purged after generation `since`)."""
         headers = updated_headers(list(entry.headers), [
             (name, value) for name, value in kept if name.lower() != "via"
         ])
@@ -287,7 +326,7 @@ class EdgeProxy:
             facts=facts,
         )
         self.store.remove(entry)
-        self.store.put(fresh)
+        self.store.put(fresh, since)
         return fresh
 
     # ---------------------------------------------------------------- warming
@@ -310,16 +349,18 @@ class EdgeProxy:
                 [], client_ip=None, scheme="http", host=None,
                 request_id=current_request_id.get(),  # the warm request's
             )
+            headers.extend(self.upstream_fields(key))
             if entry is not None:
                 headers.extend(_validator_headers(entry))
             request_time = self.clock()
+            since = self.store.generation
             try:
                 async with self.pool.request("GET", key, headers) as resp:
                     response_time = self.clock()
                     lines, kept = split_response_headers(resp.headers.items())
                     if entry is not None and resp.status == 304:
                         lead.result = self._updated(
-                            entry, kept, lines, request_time, response_time
+                            entry, kept, lines, request_time, response_time, since
                         )
                         return lead.result
                     facts = analyse_response(
@@ -342,7 +383,7 @@ class EdgeProxy:
                         body=body,
                         facts=facts,
                     )
-                    if self.store.put(fresh):
+                    if self.store.put(fresh, since):
                         lead.result = fresh
                     self.stats["warmed"] += 1
                     return lead.result
@@ -369,12 +410,13 @@ class EdgeProxy:
     async def _refresh(self, entry: Entry, req: RequestFacts, headers: HeaderPairs) -> None:
         self.stats["background_refresh"] += 1
         request_time = self.clock()
+        since = self.store.generation
         try:
             async with self.pool.request("GET", entry.key, headers) as resp:
                 response_time = self.clock()
                 lines, kept = split_response_headers(resp.headers.items())
                 if resp.status == 304:
-                    self._updated(entry, kept, lines, request_time, response_time)
+                    self._updated(entry, kept, lines, request_time, response_time, since)
                     return
                 if resp.status in ERROR_STATUSES:
                     return  # keep serving what we have
@@ -400,7 +442,7 @@ class EdgeProxy:
                     headers=stored_headers(kept, response_time),
                     body=body,
                     facts=facts,
-                ))
+                ), since)
         except UpstreamError as exc:
             log.info("background refresh of %s failed: %s", entry.key, exc)
         finally:
@@ -417,14 +459,28 @@ class EdgeProxy:
         stale: Entry | None = None,
         req: RequestFacts | None = None,
     ) -> web.StreamResponse:
-        """Send the request upstream as the client made it and stream the answer back."""
+        """Send the request upstream as the client made it and stream the answer back.
+
+        A request body is streamed, never held: its declared Content-Length goes upstream
+        (so the upstream can refuse too large a body at once), and `Expect: 100-continue`
+        is passed on: the client is told to send the body only when the upstream asks for
+        it. An upstream that neither asks nor answers within `upstream_timeout` gets a 504.
+        """
         headers = self._upstream_headers(request)
-        data = request.content if request.body_exists else None
+        expect_continue = request.body_exists and expects_continue(request)
+        waiting = asyncio.timeout(self.pool.config.read_timeout if expect_continue else None)
+        body: AsyncIterator[bytes] | None = None
+        if request.body_exists:
+            if request.content_length is not None:
+                headers.append(("Content-Length", str(request.content_length)))
+            body = _client_body(request, waiting if expect_continue else None)
         self.stats["bypass" if x_cache == "BYPASS" else "miss"] += 1
         try:
-            async with self.pool.request(
-                request.method, request.raw_path, headers, data=data
+            async with waiting, self.pool.request(
+                request.method, request.raw_path, headers, data=body,
+                expect_continue=expect_continue,
             ) as resp:
+                waiting.reschedule(None)
                 now = self.clock()
                 if (
                     stale is not None and req is not None and resp.status in ERROR_STATUSES
@@ -444,6 +500,8 @@ class EdgeProxy:
             ):
                 return self._send_entry(request, stale, "STALE", now)
             raise _api_error(exc) from exc
+        except TimeoutError as exc:  # only `waiting` raises it: no 100 Continue, no answer
+            raise ApiError(ErrorCode.GATEWAY_TIMEOUT) from exc
 
     def _invalidate(self, request: web.Request, resp: aiohttp.ClientResponse) -> None:
         """RFC 9111 §4.4: the target URI and same-origin Location / Content-Location."""
@@ -497,7 +555,13 @@ class EdgeProxy:
         *,
         prefix: bytes = b"",
     ) -> web.StreamResponse:
-        """Copy the upstream answer to the client chunk by chunk, never holding it whole."""
+        """Copy the upstream answer to the client chunk by chunk, never holding it whole
+        (unless the body filter rewrites it: then it is read whole, within a bound)."""
+        if (
+            self.body_filter is not None and request.method == "GET"
+            and self.body_filter.wanted(request, resp.status, resp.headers.get("Content-Type"))
+        ):
+            return await self._filtered(request, resp, kept, x_cache, prefix)
         out = web.StreamResponse(status=resp.status, reason=resp.reason)
         headers = out.headers
         for name, value in with_via(kept):
@@ -513,9 +577,9 @@ class EdgeProxy:
             else:
                 out.content_length = int(length)
         request[_PREPARED] = True
-        await out.prepare(request)
         sent = 0
         try:
+            await out.prepare(request)
             if request.method != "HEAD":
                 if prefix:
                     await out.write(prefix)
@@ -524,14 +588,38 @@ class EdgeProxy:
                     await out.write(chunk)
                     sent += len(chunk)
             await out.write_eof()
+        except ConnectionError as exc:
+            # Only writing raises these (upstream read failures are ClientPayloadError or
+            # ServerDisconnectedError, left to the pool): the client went away, as players
+            # do when they seek or switch renditions. Not worth a traceback.
+            log.debug("client left while %s was streamed: %r", request.raw_path, exc)
         finally:
             self.metrics.body_sent(x_cache, sent)
         return out
 
+    async def _filtered(
+        self,
+        request: web.Request,
+        resp: aiohttp.ClientResponse,
+        kept: HeaderPairs,
+        x_cache: str,
+        prefix: bytes,
+    ) -> web.Response:
+        assert self.body_filter is not None
+        body, complete = await _read_up_to(resp, MAX_FILTERED_BODY - len(prefix))
+        if not complete:
+            raise ApiError(ErrorCode.BAD_GATEWAY, "The upstream body is too large to rewrite.")
+        headers = _response_headers(with_via(kept), resp.headers.get("Age"), x_cache)
+        self.body_filter.rewrite_headers(headers)
+        return web.Response(
+            status=resp.status, reason=resp.reason, headers=headers,
+            body=self.body_filter.rewrite(request, prefix + body),
+        )
+
     def _upstream_headers(
         self, request: web.Request, drop: frozenset[str] = frozenset()
     ) -> HeaderPairs:
-        return upstream_request_headers(
+        headers = upstream_request_headers(
             request.headers.items(),
             client_ip=request.remote,
             scheme=request.scheme,
@@ -539,6 +627,8 @@ class EdgeProxy:
             drop=drop,
             request_id=request_id_of(request),
         )
+        headers.extend(self.upstream_fields(request.raw_path))
+        return headers
 
     # ---------------------------------------------------------------- answering from an entry
 
@@ -575,11 +665,15 @@ class EdgeProxy:
                 )
             if answer is Answer.PRECONDITION_FAILED:
                 raise ApiError(ErrorCode.PRECONDITION_FAILED)
+        headers = _response_headers(entry.headers, age_text, x_cache)
+        body = entry.body
+        if self.body_filter is not None and self.body_filter.wanted(
+            request, entry.status, headers.get("Content-Type")
+        ):
+            body = self.body_filter.rewrite(request, body)
+            self.body_filter.rewrite_headers(headers)
         return web.Response(
-            status=entry.status,
-            reason=entry.reason or None,
-            headers=_response_headers(entry.headers, age_text, x_cache),
-            body=entry.body,
+            status=entry.status, reason=entry.reason or None, headers=headers, body=body
         )
 
 
@@ -600,6 +694,37 @@ def _conditional_fields(request: web.Request) -> dict[str, str]:
         for name in _CONDITIONAL_NAMES
         if name in headers
     }
+
+
+def expects_continue(request: web.Request) -> bool:
+    """An HTTP/1.1 request that waits for 100 Continue before sending its body."""
+    return (
+        request.version >= HttpVersion11
+        and request.headers.get("Expect", "").strip().lower() == "100-continue"
+    )
+
+
+async def _client_body(
+    request: web.Request, waiting: asyncio.Timeout | None
+) -> AsyncIterator[bytes]:
+    """The client's body as it arrives. When the client waits for 100 Continue, it is sent
+    only now that the upstream has asked for the body (aiohttp starts reading this then)."""
+    if waiting is not None:
+        if request.get(_PREPARED):
+            return  # the upstream answered without wanting the body
+        waiting.reschedule(None)  # the upstream asked: from here on it waits for the client
+        await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+        request.writer.output_size = 0
+    async for chunk in request.content.iter_chunked(CHUNK):
+        yield chunk
+
+
+async def no_expect_handler(request: web.Request) -> None:
+    """Expect handler for proxied routes: 100-continue is answered only once the upstream
+    asks for the body (`EdgeProxy._forward`); other expectations fail (RFC 9110 §10.1.1)."""
+    expect = request.headers.get("Expect", "")
+    if request.version >= HttpVersion11 and expect.strip().lower() != "100-continue":
+        raise ApiError(ErrorCode.EXPECTATION_FAILED, f"Unknown expectation: {expect[:64]!r}.")
 
 
 def _validator_headers(entry: Entry) -> HeaderPairs:

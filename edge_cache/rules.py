@@ -271,6 +271,17 @@ def is_storable(request: RequestFacts, response: ResponseFacts) -> bool:
     )
 
 
+def forbids_storing(response: ResponseFacts) -> bool:
+    """The response itself forbids a shared cache to store it: `no-store` (§5.2.2.5) or
+    `private` (§5.2.2.7), unless Surrogate-Control gives this cache a lifetime."""
+    d, s = response.directives, response.surrogate
+    if "no-store" in s:
+        return True
+    if "max-age" in s:
+        return False
+    return "no-store" in d or "private" in d
+
+
 class Use(enum.Enum):
     """What to do with a stored response for a request (RFC 9111 §4)."""
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -12,6 +13,8 @@ from edge_cache.rules import ResponseFacts
 # Rough bytes of the Python objects around one entry (dataclass, tuples, dict slots), so
 # that many tiny responses cannot exceed the bound by their bookkeeping alone.
 ENTRY_OVERHEAD = 512
+# Removals remembered so that a fetch that started before one cannot store behind its back.
+REMOVAL_HISTORY = 4096
 
 Selecting = tuple[tuple[str, str | None], ...]
 """Normalised values of the request fields named in Vary, by field name (RFC 9111 §4.1)."""
@@ -79,6 +82,9 @@ class ResponseStore:
         self.evictions = 0
         """Entries dropped to make room (not those removed on purpose)."""
         self._removing = False
+        self.generation = 0
+        """Counts purges and invalidations; a fetch notes it before asking the upstream."""
+        self._removals: deque[tuple[int, str, bool]] = deque(maxlen=REMOVAL_HISTORY)
 
     @property
     def capacity(self) -> int:
@@ -124,8 +130,33 @@ class ResponseStore:
             self._lru.get(best.variant)
         return best
 
-    def put(self, entry: Entry) -> bool:
-        """Store (or replace) the entry; False when it is larger than the object limit."""
+    def removed_since(self, key: str, generation: int) -> bool:
+        """Whether `key` was purged or invalidated after `generation` was noted.
+
+        When the history no longer reaches back that far, the answer is yes (to be safe).
+        """
+        if generation >= self.generation:
+            return False
+        if not self._removals or self._removals[0][0] > generation + 1:
+            return True
+        for removed_at, target, is_prefix in reversed(self._removals):
+            if removed_at <= generation:
+                break
+            if key == target or (is_prefix and key.startswith(target)):
+                return True
+        return False
+
+    def _note_removal(self, target: str, is_prefix: bool) -> None:
+        self.generation += 1
+        self._removals.append((self.generation, target, is_prefix))
+
+    def put(self, entry: Entry, since: int | None = None) -> bool:
+        """Store (or replace) the entry; False when it is larger than the object limit, or
+        when its URL was purged after generation `since` (the answer may predate the purge:
+        a video deleted while its segment was being fetched must not come back)."""
+        if since is not None and self.removed_since(entry.key, since):
+            self.remove(entry)
+            return False
         if not self._lru.put(entry.variant, entry, entry.size):
             self.remove(entry)
             return False
@@ -145,6 +176,10 @@ class ResponseStore:
 
     def remove_key(self, key: str) -> int:
         """Drop every variant of one URL; returns how many entries went."""
+        self._note_removal(key, is_prefix=False)
+        return self._drop(key)
+
+    def _drop(self, key: str) -> int:
         variants = list(self._variants.get(key, ()))
         for variant in variants:
             self._pop(variant)
@@ -152,5 +187,6 @@ class ResponseStore:
 
     def purge_prefix(self, prefix: str) -> int:
         """Drop every entry whose URL (path and query) starts with `prefix`."""
+        self._note_removal(prefix, is_prefix=True)
         keys = [key for key in self._variants if key.startswith(prefix)]
-        return sum(self.remove_key(key) for key in keys)
+        return sum(self._drop(key) for key in keys)

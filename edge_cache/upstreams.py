@@ -100,6 +100,8 @@ class PoolConfig:
     health_path: str = "/healthz"
     policy: str = "least-connections"
     connections: int = 256
+    unix_socket: str | None = None
+    """Reach every upstream through this unix socket (the URLs then only name the Host)."""
 
 
 class UpstreamPool:
@@ -143,16 +145,26 @@ class UpstreamPool:
         return self._session
 
     async def start(self) -> None:
-        connector = aiohttp.TCPConnector(
-            limit=self.config.connections,
-            limit_per_host=0,
-            # Below the shortest common upstream idle timeout (Node.js closes idle
-            # connections after 5 s): reusing a connection the upstream has just closed
-            # fails a request that carries a body, which cannot be replayed.
-            keepalive_timeout=4.0,
-            ttl_dns_cache=300,
-            enable_cleanup_closed=True,
-        )
+        connector: aiohttp.BaseConnector
+        # Below the shortest common upstream idle timeout (Node.js closes idle
+        # connections after 5 s): reusing a connection the upstream has just closed
+        # fails a request that carries a body, which cannot be replayed.
+        keepalive = 4.0
+        if self.config.unix_socket is not None:
+            connector = aiohttp.UnixConnector(
+                self.config.unix_socket,
+                limit=self.config.connections,
+                limit_per_host=0,
+                keepalive_timeout=keepalive,
+            )
+        else:
+            connector = aiohttp.TCPConnector(
+                limit=self.config.connections,
+                limit_per_host=0,
+                keepalive_timeout=keepalive,
+                ttl_dns_cache=300,
+                enable_cleanup_closed=True,
+            )
         self._session = aiohttp.ClientSession(
             connector=connector,
             auto_decompress=False,
@@ -215,11 +227,14 @@ class UpstreamPool:
         *,
         data: Any = None,
         retry: bool = True,
+        expect_continue: bool = False,
     ) -> AsyncIterator[aiohttp.ClientResponse]:
         """Send one request; the response is released when the block ends.
 
         A connection that cannot be opened is retried once on another upstream (the request
-        never reached the first one, so this is safe for any method).
+        never reached the first one, so this is safe for any method). With
+        `expect_continue` the body is sent only once the upstream answers 100 Continue
+        (RFC 9110 §10.1.1).
         """
         tried: set[Upstream] = set()
         while True:
@@ -234,7 +249,7 @@ class UpstreamPool:
                 try:
                     response = await self.session.request(
                         method, upstream.target(path_qs), headers=headers, data=data,
-                        allow_redirects=False,
+                        allow_redirects=False, expect100=expect_continue,
                     )
                 except aiohttp.ClientConnectorError as exc:
                     verdict = False

@@ -22,6 +22,8 @@ class WarmJob:
     budget: int
     segments: int
     """For playlists: how many media segments of each rendition to warm."""
+    expand: bool = True
+    """Follow playlists to what they list; off when the caller lists every path itself."""
     fetched_bytes: int = 0
     stored: int = 0
     failed: int = 0
@@ -35,10 +37,24 @@ class Warmer:
         self._limit = asyncio.Semaphore(concurrency)
         self.max_bytes = max_bytes
         self._tasks: set[asyncio.Task[WarmJob]] = set()
+        self._closed = False
 
-    def submit(self, paths: list[str], *, budget: int | None, segments: int) -> WarmJob:
+    @property
+    def running(self) -> int:
+        """Warm jobs not finished yet."""
+        return len(self._tasks)
+
+    def submit(
+        self, paths: list[str], *, budget: int | None, segments: int, expand: bool = True
+    ) -> WarmJob:
+        """Start warming in the background (nothing happens once the warmer is closed)."""
         budget = self.max_bytes if budget is None else min(budget, self.max_bytes)
-        job = WarmJob(paths=list(dict.fromkeys(paths)), budget=budget, segments=segments)
+        job = WarmJob(
+            paths=list(dict.fromkeys(paths)), budget=budget, segments=segments, expand=expand
+        )
+        if self._closed:
+            log.info("not warming %d paths: the edge is shutting down", len(job.paths))
+            return job
         task = asyncio.create_task(self.run(job))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -51,7 +67,7 @@ class Warmer:
             batch, queue = queue[: 4 * 8], queue[4 * 8:]
             results = await asyncio.gather(*(self._one(job, path) for path in batch))
             for path, entry in zip(batch, results, strict=True):
-                if entry is None or not path.split("?", 1)[0].endswith(".m3u8"):
+                if not job.expand or entry is None or not path.split("?", 1)[0].endswith(".m3u8"):
                     continue
                 text = entry.body.decode("utf-8", "replace")
                 for target in warm_targets(path, text, job.segments):
@@ -77,6 +93,7 @@ class Warmer:
         return entry
 
     async def close(self) -> None:
+        self._closed = True
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)

@@ -1,4 +1,8 @@
-"""Catalogue records as API JSON: pure functions of a `Video` and the base URL."""
+"""Catalogue records as API JSON: pure functions of a `Video` and the base URLs.
+
+`base` starts API links (status, next page); `media_base` starts playback and poster links
+and defaults to `base`.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ from typing import Any
 
 from ingest import urls
 from vodstack.catalog import Rendition, Video, VideoStatus
+from vodstack.playback.signer import UrlSigner, unsigned
 
 
 def iso8601(timestamp: float) -> str:
@@ -32,8 +37,14 @@ def clamp_progress(progress: float) -> float:
     return round(min(max(progress, 0.0), 100.0), 1)
 
 
-def video_json(video: Video, base: str) -> dict[str, Any]:
-    """`GET /v1/videos/<id>`: what a client needs to follow a video to playback."""
+def video_json(
+    video: Video, base: str, media_base: str | None = None, sign: UrlSigner = unsigned
+) -> dict[str, Any]:
+    """`GET /v1/videos/<id>`: what a client needs to follow a video to playback.
+
+    With signed playback, `sign` puts a token in the playback and poster links.
+    """
+    media = media_base or base
     data: dict[str, Any] = {
         "id": video.id,
         "status": str(video.status),
@@ -52,20 +63,23 @@ def video_json(video: Video, base: str) -> dict[str, Any]:
     if video.status is VideoStatus.READY:
         data["duration"] = video.duration
         data["renditions"] = [rendition_json(r) for r in video.renditions]
-        data["playback_url"] = urls.playback_url(base, video.id)
+        data["playback_url"] = sign(video.id, urls.playback_url(media, video.id))
         data["poster_url"] = (
-            urls.poster_url(base, video.id, video.version) if video.version else None
+            sign(video.id, urls.poster_url(media, video.id, video.version))
+            if video.version else None
         )
     return data
 
 
-def created_json(video_id: str, base: str) -> dict[str, Any]:
+def created_json(
+    video_id: str, base: str, media_base: str | None = None, sign: UrlSigner = unsigned
+) -> dict[str, Any]:
     """Answer to a successful upload (and to its idempotent replays, unchanged)."""
     return {
         "id": video_id,
         "status": str(VideoStatus.QUEUED),
         "status_url": urls.status_url(base, video_id),
-        "playback_url": urls.playback_url(base, video_id),
+        "playback_url": sign(video_id, urls.playback_url(media_base or base, video_id)),
     }
 
 
@@ -76,6 +90,8 @@ def list_json(
     *,
     limit: int,
     status: VideoStatus | None,
+    media_base: str | None = None,
+    sign: UrlSigner = unsigned,
 ) -> dict[str, Any]:
     next_url = (
         urls.list_url(base, limit=limit, cursor=next_cursor, status=str(status) if status else None)
@@ -83,7 +99,7 @@ def list_json(
         else None
     )
     return {
-        "videos": [video_json(video, base) for video in videos],
+        "videos": [video_json(video, base, media_base, sign) for video in videos],
         "next_cursor": next_cursor,
         "next_url": next_url,
     }

@@ -17,13 +17,15 @@ from aiohttp import HttpVersion11, hdrs, web
 from ingest import params
 from ingest.body import IncomingUpload, is_form, open_upload
 from ingest.presenter import created_json
-from ingest.request_urls import request_base_url
+from ingest.request_urls import request_base_url, request_media_base_url, request_signer
 from ingest.urls import status_url
 from vodstack import keys
 from vodstack.access import request_id_of
+from vodstack.auth import refusal
 from vodstack.backends import Backends
 from vodstack.catalog import Video
 from vodstack.errors import ApiError, ErrorCode, StoreUnavailable
+from vodstack.playback.signer import UrlSigner
 from vodstack.store import ObjectTooLarge
 from vodstack.web import BACKENDS, RETRY_AFTER_SECONDS, SETTINGS, error_response, json_response
 
@@ -40,6 +42,7 @@ class UploadContext:
     request_id: str
     max_size: int
     max_attempts: int
+    idle_timeout: float = 60.0
 
 
 def _declared_too_large(request: web.Request, limit: int) -> bool:
@@ -57,6 +60,9 @@ async def expect_upload(request: web.Request) -> web.StreamResponse | None:
         return error_response(
             ApiError(ErrorCode.EXPECTATION_FAILED, f"Unknown expectation: {expect!r}.")
         )
+    refused = await refusal(request)
+    if refused is not None:
+        return error_response(refused)
     limit = request.app[SETTINGS].max_upload_size
     if _declared_too_large(request, limit):
         return error_response(params.too_large_error(limit))
@@ -76,14 +82,16 @@ async def create_video(request: web.Request) -> web.StreamResponse:
         request_id=request_id_of(request),
         max_size=settings.max_upload_size,
         max_attempts=settings.max_attempts,
+        idle_timeout=settings.upload_idle_timeout,
     )
     base = request_base_url(request)
+    media_base = request_media_base_url(request, base)
     if idempotency_key is not None:
         holder = await backends.catalog.claim_idempotency_key(
             idempotency_key, context.video_id, IDEMPOTENCY_TTL
         )
         if holder is not None:
-            return await _replay(backends, holder, base)
+            return await _replay(backends, holder, base, media_base, request_signer(request))
     try:
         video = await receive_video(request, backends, context)
     except BaseException:
@@ -99,21 +107,27 @@ async def create_video(request: web.Request) -> web.StreamResponse:
         video.filename,
         extra={"video_id": video.id, "request_id": context.request_id},
     )
-    return _created(video.id, base)
+    return _created(video.id, base, media_base, request_signer(request))
 
 
-def _created(video_id: str, base: str, *, replayed: bool = False) -> web.Response:
+def _created(
+    video_id: str, base: str, media_base: str, sign: UrlSigner, *, replayed: bool = False
+) -> web.Response:
     headers: dict[str, str] = {hdrs.LOCATION: status_url(base, video_id)}
     if replayed:
         headers[REPLAYED_HEADER] = "true"
-    return json_response(created_json(video_id, base), status=201, headers=headers)
+    return json_response(
+        created_json(video_id, base, media_base, sign), status=201, headers=headers
+    )
 
 
-async def _replay(backends: Backends, holder: str, base: str) -> web.Response:
+async def _replay(
+    backends: Backends, holder: str, base: str, media_base: str, sign: UrlSigner
+) -> web.Response:
     """The same answer as the first request got, or 409 while that one is still running."""
     if await backends.catalog.get(holder) is None:
         raise ApiError(ErrorCode.IDEMPOTENCY_IN_PROGRESS)
-    return _created(holder, base, replayed=True)
+    return _created(holder, base, media_base, sign, replayed=True)
 
 
 async def receive_video(
@@ -124,7 +138,7 @@ async def receive_video(
         upload = await open_upload(request)
         info = await backends.store.put_stream(
             source_key,
-            _non_empty(upload.chunks()),
+            _non_empty(upload.chunks(), context.idle_timeout),
             content_type=upload.content_type,
             max_size=context.max_size,
         )
@@ -180,9 +194,22 @@ async def _record_and_enqueue(
     return video
 
 
-async def _non_empty(chunks: AsyncIterable[bytes]) -> AsyncIterator[bytes]:
+async def _non_empty(chunks: AsyncIterable[bytes], idle_timeout: float) -> AsyncIterator[bytes]:
+    """The body's chunks; 400 if there are none, 408 if the client goes silent mid-body
+    (a stalled client would otherwise hold its connection and upload slot forever)."""
     received = False
-    async for chunk in chunks:
+    iterator = aiter(chunks)
+    while True:
+        try:
+            async with asyncio.timeout(idle_timeout):
+                chunk = await anext(iterator)
+        except StopAsyncIteration:
+            break
+        except TimeoutError:
+            raise ApiError(
+                ErrorCode.REQUEST_TIMEOUT,
+                f"No part of the upload arrived for {idle_timeout:g}s; it was abandoned.",
+            ) from None
         if chunk:
             received = True
             yield chunk

@@ -1,5 +1,8 @@
 """Absolute URLs in API answers: the configured public URL, else the one the client used.
 
+Playback and poster links start with the media URL when one is configured: in a
+distributed set-up the API and the media are served by different services.
+
 An edge proxy in front of vodstack reports the client's scheme and host in
 `X-Forwarded-Proto` / `X-Forwarded-Host`; when a chain of proxies appends to them, the
 first value is the client-facing one.
@@ -42,6 +45,12 @@ def base_url(
     if not _HOST_RE.fullmatch(chosen_host):
         chosen_host = "localhost"
     return f"{proto}://{chosen_host}"
+
+
+def media_base_url(media_url: str | None, api_base: str) -> str:
+    """Base URL of playback and poster links: where media are served (an edge in a
+    distributed set-up), else the API's own base, which serves them in `vodstack serve`."""
+    return media_url.rstrip("/") if media_url else api_base
 
 
 def status_url(base: str, video_id: str) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from origin.breaker import BreakerSource
 from origin.cors import preflight
 from origin.handlers import SOURCE, media
 from origin.source import StoreSource
@@ -19,7 +20,12 @@ def add_routes(app: web.Application) -> None:
 
     Other methods get 405 with `Allow` from the router, as JSON via the error middleware.
     """
-    app[SOURCE] = StoreSource(app[BACKENDS].store, app[SETTINGS].store_timeout)
+    settings = app[SETTINGS]
+    app[SOURCE] = BreakerSource(
+        StoreSource(app[BACKENDS].store, settings.store_timeout),
+        threshold=settings.store_breaker_threshold,
+        cooldown=settings.store_breaker_cooldown,
+    )
     app.router.add_get(MEDIA_ROUTE, media)  # HEAD is routed to the same handler
     app.router.add_route("OPTIONS", MEDIA_ROUTE, preflight)
 

@@ -63,7 +63,7 @@ class StreamedBody:
                 chunk = chunk[: self._length - sent]
                 try:
                     await response.write(chunk)
-                except ConnectionResetError:
+                except ConnectionError:  # reset, or lost while waiting to drain
                     log.debug("client went away while %s was being sent", key)
                     return
                 sent += len(chunk)

@@ -215,3 +215,23 @@ async def test_deleting_a_video_frees_its_idempotency_keys(catalog: Catalog) -> 
 
 async def test_check_passes_on_a_started_catalog(catalog: Catalog) -> None:
     await catalog.check()
+
+
+async def test_update_if_applies_only_in_the_expected_status(
+    make_catalog: CatalogFactory,
+) -> None:
+    """Two services retrying the same failed video at once: exactly one wins."""
+    first, second = await make_catalog(), await make_catalog()
+    await first.create(Video(id="failed1", status=VideoStatus.FAILED, error="boom", attempts=5))
+    results = await asyncio.gather(*(
+        catalog.update_if("failed1", VideoStatus.FAILED, status=VideoStatus.QUEUED, attempts=0)
+        for catalog in (first, second, first, second)
+    ))  # fmt: skip
+    winners = [video for video in results if video is not None]
+    assert len(winners) == 1 and winners[0].status is VideoStatus.QUEUED
+    stored = await first.get("failed1")
+    assert stored is not None and (stored.status, stored.attempts) == (VideoStatus.QUEUED, 0)
+    queued, _ = await first.list(status=VideoStatus.QUEUED)
+    failed, _ = await first.list(status=VideoStatus.FAILED)
+    assert [v.id for v in queued] == ["failed1"] and failed == []
+    assert await first.update_if("missing", VideoStatus.FAILED, status=VideoStatus.QUEUED) is None

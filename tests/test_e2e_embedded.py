@@ -1,12 +1,18 @@
-"""End to end on embedded defaults: `vodstack serve` as a real process, upload, play back."""
+"""End to end with `vodstack serve` as a real process: upload, play back.
+
+Runs once per backend (`backend` fixture): local directory + SQLite, and S3 (SeaweedFS) +
+Redis, the process configured only by `VODSTACK_*` variables and flags.
+"""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+from tests.support.backends import BackendConfig
 from tests.support.hls import (
     fetch_ladder,
     http_get,
@@ -16,6 +22,7 @@ from tests.support.hls import (
     wait_for_status,
 )
 from tests.support.processes import VodstackProcess
+from vodstack.store import open_store
 
 pytestmark = pytest.mark.slow
 
@@ -23,14 +30,28 @@ FAST_ENCODE = {"VODSTACK_X264_PRESET": "ultrafast"}
 
 
 @pytest.fixture
-def server(start_vodstack: Callable[..., VodstackProcess], tmp_path: Path) -> VodstackProcess:
+def server(
+    start_vodstack: Callable[..., VodstackProcess], backend: BackendConfig
+) -> VodstackProcess:
     return start_vodstack(
-        "serve", "--data-dir", str(tmp_path / "data"), "--host", "127.0.0.1", "--port", "0",
-        env=FAST_ENCODE, name="serve",
+        "serve", "--host", "127.0.0.1", "--port", "0",
+        env={**backend.env, **FAST_ENCODE}, name=f"serve-{backend.name}",
     )
 
 
-def test_upload_to_playable_ladder(server: VodstackProcess, make_clip: Callable[..., Path]) -> None:
+async def _stored_keys(backend: BackendConfig, prefix: str) -> list[str]:
+    """Keys under `prefix` in the store the backend names, read with vodstack's own client."""
+    store = open_store(backend.settings())
+    await store.start()
+    try:
+        return [info.key async for info in store.list(prefix)]
+    finally:
+        await store.close()
+
+
+def test_upload_to_playable_ladder(
+    server: VodstackProcess, backend: BackendConfig, make_clip: Callable[..., Path]
+) -> None:
     clip = make_clip(duration=10, width=1280, height=720)
     status, body, headers = upload_file(server.url, clip)
     assert status == 201, body
@@ -40,6 +61,13 @@ def test_upload_to_playable_ladder(server: VodstackProcess, make_clip: Callable[
     video = wait_for_status(body["status_url"], {"ready", "failed"})
     assert video["status"] == "ready", video
     assert video["playback_url"] == body["playback_url"]
+
+    # The outputs are in the configured store, and only there.
+    stored = asyncio.run(_stored_keys(backend, f"videos/{video['id']}/"))
+    assert f"videos/{video['id']}/master.m3u8" in stored
+    assert any(key.endswith("/poster.jpg") for key in stored)
+    data_dir = Path(backend.env["VODSTACK_DATA_DIR"])
+    assert (data_dir / "store").exists() == (not backend.distributed)
 
     ladder = fetch_ladder(video["playback_url"])
     # 720p source → 720p, 480p, 360p, 240p: no upscaling, nothing below 240p.

@@ -97,15 +97,20 @@ async def test_head_is_answered_from_a_stored_get(origin: Any, make_edge: Any) -
 
 
 async def test_no_store_and_private_are_never_stored(origin: Any, make_edge: Any) -> None:
+    """They pass through labelled BYPASS: the cache took no part (API answers, for one)."""
     spec, server = origin
     spec.serve("/ns", headers={"Cache-Control": "no-store"})
     spec.serve("/pv", headers={"Cache-Control": "private, max-age=60"})
+    spec.serve("/sc", headers={"Cache-Control": "no-store", "Surrogate-Control": "max-age=60"})
     edge = await make_edge(server)
     for path in ("/ns", "/pv"):
         for _ in range(2):
             response, _ = await edge.get(path)
-            assert response.headers["X-Cache"] == "MISS"
+            assert response.headers["X-Cache"] == "BYPASS"
         assert spec.hits[path] == 2
+    for expected in ("MISS", "HIT"):  # Surrogate-Control overrides no-store for the edge
+        response, _ = await edge.get("/sc")
+        assert response.headers["X-Cache"] == expected
 
 
 async def test_query_strings_are_part_of_the_key(origin: Any, make_edge: Any) -> None:

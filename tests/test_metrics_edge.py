@@ -236,7 +236,7 @@ def test_every_family_is_described_once(tmp_path: Path) -> None:
     from vodstack.metrics import Metrics
 
     metrics = Metrics()
-    create_app(Settings(upstream=("http://127.0.0.1:9",)), metrics)
+    create_app(Settings(upstream=("http://127.0.0.1:9",)), metrics=metrics)
     body, _ = asyncio.run(metrics.render())
     parsed = Scrape.parse(body.decode())
     assert parsed.families["vodstack_edge_upstream_breaker_state"] == "gauge"

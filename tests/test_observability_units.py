@@ -202,7 +202,7 @@ def test_one_process_one_registry_for_serve_and_an_edge(tmp_path: Path) -> None:
     metrics = Metrics()
     settings = Settings(data_dir=tmp_path, upstream=("http://127.0.0.1:9",))
     build_embedded_app(settings, metrics=metrics)
-    create_edge_app(settings, metrics)
+    create_edge_app(settings, metrics=metrics)
 
     async def render() -> str:
         return (await metrics.render())[0].decode()

@@ -6,6 +6,7 @@ import asyncio
 import re
 from pathlib import Path
 
+import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -26,7 +27,7 @@ def exported_families(tmp_path: Path) -> dict[str, str]:
     metrics = Metrics()
     settings = Settings(data_dir=tmp_path, upstream=("http://127.0.0.1:9",))
     build_embedded_app(settings, metrics=metrics)
-    create_edge_app(settings, metrics)
+    create_edge_app(settings, metrics=metrics)
     body, _ = asyncio.run(metrics.render())
     return {
         family.name: family.type
@@ -80,3 +81,37 @@ def test_alert_rules_and_scrape_config_are_well_formed() -> None:
     documented = OPERATIONS.read_text()
     for name in names:
         assert name.removeprefix("Vodstack").lower() in documented.replace(" ", "").lower(), name
+
+
+def test_prometheus_scrapes_every_compose_service_where_it_listens(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from tests.support.compose import (
+        dockerfile_env,
+        dockerfile_instructions,
+        dockerfile_stages,
+        load_compose,
+    )
+    from tests.test_compose import SECRETS, service_settings
+
+    compose = load_compose(ROOT / "compose.yaml", SECRETS)
+    image_env = dockerfile_env(
+        dockerfile_stages(dockerfile_instructions(ROOT / "Dockerfile"))[-1].instructions
+    )
+    config = yaml.safe_load((PROMETHEUS / "prometheus.yml").read_text())
+    scraped: dict[str, int] = {}
+    for job in config["scrape_configs"]:
+        for sd in job.get("dns_sd_configs", ()):
+            for name in sd["names"]:
+                scraped[name] = sd["port"]
+    services = {name for name, s in compose.services.items() if s.builds_here}
+    assert set(scraped) == services
+    for name in services:
+        settings = service_settings(compose.services[name], image_env, monkeypatch)
+        assert scraped[name] == settings.port, name
+
+    prometheus = compose.services["prometheus"]
+    assert prometheus.raw["profiles"] == ["monitoring"]
+    mounts = dict(v.split(":")[:2] for v in prometheus.raw["volumes"])
+    assert mounts["./deploy/prometheus"] == "/etc/prometheus"
+    assert "--config.file=/etc/prometheus/prometheus.yml" in prometheus.command

@@ -9,6 +9,7 @@ and retried with backoff up to the job's max attempts.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 
 class PermanentJobError(Exception):
@@ -37,12 +38,15 @@ class FfmpegError(Exception):
         command: Sequence[str],
         returncode: int | None,
         stderr_tail: Sequence[str],
+        hide_paths: Sequence[str | Path] = (),
     ) -> None:
         super().__init__(message)
         self.message = message
         self.command = list(command)
         self.returncode = returncode
         self.stderr_tail = list(stderr_tail)
+        self.hide_paths = list(hide_paths)
+        """Server paths to leave out of anything shown to users."""
 
     def __str__(self) -> str:
         last = self.stderr_tail[-1] if self.stderr_tail else "no error output"
@@ -58,6 +62,10 @@ class FfmpegError(Exception):
 
 class FfmpegTimeout(FfmpegError):
     """ffmpeg ran longer than the job timeout and was killed."""
+
+
+class FfmpegStalled(FfmpegTimeout):
+    """ffmpeg's output position stopped advancing (hung) and it was killed."""
 
 
 class FfmpegInputError(FfmpegError, PermanentJobError):

@@ -15,14 +15,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NoReturn
 
-from transcoder.errors import PermanentJobError, VideoGone
+from transcoder.errors import FfmpegError, PermanentJobError, VideoGone
 from transcoder.ffmpeg_args import EncodeOptions, OutputLayout, transcode_args
 from transcoder.ladder import ladder_for
 from transcoder.master import build_master, rendition_record
 from transcoder.measure import measure_outputs
 from transcoder.probe import probe
 from transcoder.publish import Publication, Publisher
-from transcoder.runner import run_ffmpeg
+from transcoder.runner import run_ffmpeg, truncation_reason
+from transcoder.scratch import ScratchSpace, scratch_needed
 from vodstack import keys
 from vodstack.backends import Backends
 from vodstack.catalog import Rendition
@@ -54,8 +55,10 @@ class TranscodePipeline:
         scratch: Path,
         on_progress: Callable[[float], None] | None = None,
         before_master: Callable[[], Awaitable[None]] | None = None,
+        space: ScratchSpace | None = None,
     ) -> None:
         self.settings = settings
+        self.space = space
         self.backends = backends
         self.video_id = video_id
         self.source_key = source_key
@@ -75,16 +78,33 @@ class TranscodePipeline:
         self.timings[name] = round(time.monotonic() - started, 3)
 
     async def _run(self) -> TranscodeResult:
-        settings = self.settings
         started = time.monotonic()
         source = await self._source()
         self._timed("fetch", started)
+        try:
+            return await self._transcode(source)
+        except (FfmpegError, PermanentJobError):
+            # Read in place from a local store, the upload may vanish mid-job (the video
+            # deleted): that is not a broken file, nor worth a retry.
+            if not await asyncio.to_thread(source.exists):
+                await self._source_missing()
+            raise
+
+    async def _transcode(self, source: Path) -> TranscodeResult:
+        settings = self.settings
 
         started = time.monotonic()
         info = await probe(
-            source, ffprobe=settings.ffprobe_path, max_dimension=settings.max_video_dimension
+            source,
+            ffprobe=settings.ffprobe_path,
+            max_dimension=settings.max_video_dimension,
+            max_duration=settings.max_duration,
+            nice=settings.ffmpeg_nice,
         )
         rungs = ladder_for(info, top_rung=settings.top_rung)
+        if self.space is not None:
+            needed = scratch_needed(duration=info.duration, rungs=rungs)
+            await self.space.reserve(needed, "the renditions")
         options = EncodeOptions.from_settings(settings)
         layout = OutputLayout(self.scratch / "out", options.segment_extension)
         for rung in rungs:
@@ -92,17 +112,23 @@ class TranscodePipeline:
         self._timed("probe", started)
 
         started = time.monotonic()
-        await run_ffmpeg(
+        warnings = await run_ffmpeg(
             transcode_args(source, info, rungs, layout, options),
             time_limit=settings.job_timeout,
             duration=info.duration,
             on_progress=lambda percent: self._on_progress(percent * ENCODE_SHARE / 100),
             hide_paths=[source, self.scratch],
+            stall_timeout=settings.ffmpeg_stall_timeout,
+            nice=settings.ffmpeg_nice,
         )
         self._timed("encode", started)
 
         started = time.monotonic()
         renditions = await asyncio.to_thread(measure_outputs, layout, rungs)
+        encoded = min(rendition.stats.duration for rendition in renditions)
+        truncated = truncation_reason(info.duration, encoded, warnings)
+        if truncated is not None:
+            raise PermanentJobError(truncated)
         version = keys.new_version()
         poster = layout.poster if await asyncio.to_thread(layout.poster.is_file) else None
         if poster is None:
@@ -139,6 +165,10 @@ class TranscodePipeline:
             await self._source_missing()
         target = self.scratch / "source"
         try:
+            if self.space is not None:
+                size = (await store.head(self.source_key)).size
+                await self.space.reserve(scratch_needed(duration=0, rungs=(), source_size=size),
+                                         "the upload")
             await store.download(self.source_key, target)
         except ObjectNotFound:
             await self._source_missing()

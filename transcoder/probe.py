@@ -206,7 +206,19 @@ def _audio_info(streams: Sequence[Mapping[str, Any]]) -> AudioInfo | None:
     return None
 
 
-def parse_probe(data: Mapping[str, Any], *, max_dimension: int = 8192) -> ProbeResult:
+def format_duration(seconds: float) -> str:
+    """`6h`, `1h 30m`, `90s`, `2.5s`: a length as people write it."""
+    if seconds < 60:
+        return f"{seconds:.1f}".rstrip("0").rstrip(".") + "s"
+    minutes, secs = divmod(round(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    parts = [(hours, "h"), (minutes, "m"), (secs, "s")]
+    return " ".join(f"{value}{unit}" for value, unit in parts if value)
+
+
+def parse_probe(
+    data: Mapping[str, Any], *, max_dimension: int = 8192, max_duration: float = math.inf
+) -> ProbeResult:
     """ffprobe `-show_format -show_streams` JSON → ProbeResult, or PermanentJobError."""
     fmt = data.get("format") or {}
     format_name = str(fmt.get("format_name") or "")
@@ -245,6 +257,12 @@ def parse_probe(data: Mapping[str, Any], *, max_dimension: int = 8192) -> ProbeR
     if duration is None:
         raise PermanentJobError(
             "the video's duration is unknown or zero (the file may be incomplete)"
+        )
+
+    if duration > max_duration:
+        raise PermanentJobError(
+            f"the video is {format_duration(duration)} long; the longest accepted is "
+            f"{format_duration(max_duration)}"
         )
 
     sar = parse_ratio(video.get("sample_aspect_ratio"), ":") or Fraction(1)
@@ -309,10 +327,12 @@ async def probe(
     *,
     ffprobe: str = "ffprobe",
     max_dimension: int = 8192,
+    max_duration: float = math.inf,
     time_limit: float = PROBE_TIMEOUT,
+    nice: int = 0,
 ) -> ProbeResult:
     """Run ffprobe on a local file. PermanentJobError for anything not a playable video."""
-    result = await run_capture(probe_command(ffprobe, path), time_limit=time_limit)
+    result = await run_capture(probe_command(ffprobe, path), time_limit=time_limit, nice=nice)
     if result.returncode != 0:
         raise PermanentJobError(unreadable_reason(result.stderr_tail, path))
     try:
@@ -321,4 +341,4 @@ async def probe(
         raise PermanentJobError(
             "the file is not a video ffmpeg can read (ffprobe gave no usable answer)"
         ) from None
-    return parse_probe(data, max_dimension=max_dimension)
+    return parse_probe(data, max_dimension=max_dimension, max_duration=max_duration)

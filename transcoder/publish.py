@@ -6,16 +6,20 @@ master (`videos/<id>/master.m3u8`) is written only when everything it points at 
 place: its presence means "published". Older versions are deleted afterwards.
 
 If the video is deleted while this runs, what was written is removed and no master is
-written (or the master just written is removed again).
+written (or the master just written is removed again). A cancelled publication waits for
+the writes already in flight before it removes its version: a write still running in a
+thread (local store) or on the wire (S3) would otherwise land after the removal and stay.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from transcoder.errors import VideoGone
 from transcoder.measure import EncodedRendition
@@ -25,6 +29,19 @@ from vodstack.media import cache_control_for, content_type_for, is_playlist
 from vodstack.store import ObjectNotFound, ObjectStore
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+async def settle_before_cancel(write: Awaitable[T]) -> T:
+    """Await `write`; if cancelled meanwhile, let it end first, then re-raise."""
+    task = asyncio.ensure_future(write)
+    try:
+        return await asyncio.shield(task)
+    except asyncio.CancelledError:
+        with contextlib.suppress(Exception, asyncio.CancelledError):
+            await task
+        raise
 
 
 @dataclass(frozen=True)
@@ -61,11 +78,13 @@ class Publisher:
 
         async def put(key: str, path: Path) -> None:
             async with limit:
-                await self.store.put_file(
-                    key,
-                    path,
-                    content_type=content_type_for(key),
-                    cache_control=cache_control_for(key),
+                await settle_before_cancel(
+                    self.store.put_file(
+                        key,
+                        path,
+                        content_type=content_type_for(key),
+                        cache_control=cache_control_for(key),
+                    )
                 )
 
         async with asyncio.TaskGroup() as group:
@@ -100,23 +119,44 @@ class Publisher:
                 await before_master()
             if not await self._video_exists(video_id):
                 raise VideoGone(video_id)
-            await self.store.put_bytes(
-                master_key,
-                publication.master_text.encode(),
-                content_type=content_type_for(master_key),
-                cache_control=cache_control_for(master_key),
-            )
+            cancelled = await self._write_master(master_key, publication.master_text)
             master_written = True
             if not await self._video_exists(video_id):
                 # Deleted while the master was being written: take it back down.
                 await self.store.delete(master_key)
                 master_written = False
                 raise VideoGone(video_id)
+            if cancelled:
+                raise asyncio.CancelledError()
         except BaseException:
             if not master_written:
                 await asyncio.shield(self._remove_version(video_id, version))
             raise
         await self.remove_old_versions(video_id, version)
+
+    async def _write_master(self, master_key: str, text: str) -> bool:
+        """Write the master to the end even if cancelled meanwhile; True if cancelled.
+
+        Once its write has started the master may land whatever we do, so a cancellation
+        waits for the write and is re-raised only after the checks that follow it.
+        """
+        write = asyncio.ensure_future(
+            self.store.put_bytes(
+                master_key,
+                text.encode(),
+                content_type=content_type_for(master_key),
+                cache_control=cache_control_for(master_key),
+            )
+        )
+        cancelled = False
+        while True:
+            try:
+                await asyncio.shield(write)
+                return cancelled
+            except asyncio.CancelledError:
+                if write.done():
+                    raise  # the write itself was cancelled: nothing landed
+                cancelled = True
 
     async def _remove_version(self, video_id: str, version: str) -> None:
         try:

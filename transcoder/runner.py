@@ -2,9 +2,10 @@
 
 Each child starts in its own process group (so a kill reaches everything it started) and,
 on Linux, with PR_SET_PDEATHSIG=SIGKILL so the kernel kills it if the worker dies without
-cleaning up. A timeout or a cancelled task kills the group and waits for it. ffmpeg's
-`-progress pipe:1` output is parsed into a percentage; the last lines of stderr are kept
-for the failure reason.
+cleaning up; it runs at a lower CPU priority (`nice`) so that serving keeps the CPU first.
+A timeout, a stall (the output position not advancing for `stall_timeout` seconds) or a
+cancelled task kills the group and waits for it. ffmpeg's `-progress pipe:1` output is
+parsed into a percentage; the last lines of stderr are kept for the failure reason.
 """
 
 from __future__ import annotations
@@ -18,13 +19,14 @@ import os
 import re
 import signal
 import sys
+import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from transcoder.errors import FfmpegError, FfmpegInputError, FfmpegTimeout
+from transcoder.errors import FfmpegError, FfmpegInputError, FfmpegStalled, FfmpegTimeout
 
 STDERR_TAIL_LINES = 30
 READ_CHUNK = 64 * 1024
@@ -48,6 +50,8 @@ class ProgressParser:
     def __init__(self, duration: float) -> None:
         self.duration = duration
         self.percent = 0.0
+        self.position = -1.0
+        """Furthest output position seen, in seconds (-1 before the first frame)."""
 
     def feed(self, line: str) -> float | None:
         key, _, value = line.strip().partition("=")
@@ -56,6 +60,7 @@ class ProgressParser:
                 position = int(value) / 1_000_000
             except ValueError:
                 return None
+            self.position = max(self.position, position)
             if self.duration > 0 and position >= 0:
                 self.percent = max(self.percent, min(100.0, 100.0 * position / self.duration))
             return None
@@ -64,6 +69,27 @@ class ProgressParser:
                 self.percent = 100.0
             return self.percent
         return None
+
+
+class StallClock:
+    """When the output position last moved forward (pure, injectable clock).
+
+    A hung ffmpeg (a stuck read, a decoder spinning on a bad frame, a stopped process)
+    stops advancing its output position long before any whole-job timeout would fire.
+    """
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._position = -1.0
+        self._since = clock()
+
+    def observe(self, position: float) -> None:
+        if position > self._position:
+            self._position = position
+            self._since = self._clock()
+
+    def stalled_for(self) -> float:
+        return self._clock() - self._since
 
 
 # -- failure classification ------------------------------------------------------------
@@ -123,6 +149,30 @@ def input_failure_reason(
     return None
 
 
+_TRUNCATION_MARKERS = ("partial file", "invalid data found", "end of file")
+TRUNCATED_SHARE = 0.9
+"""Less than this share of the declared duration encoded, with read errors: truncated."""
+
+
+def truncation_reason(declared: float, encoded: float, stderr_tail: Sequence[str]) -> str | None:
+    """The user-facing reason when ffmpeg "succeeded" on a cut-short file, else None.
+
+    ffmpeg treats read errors in the middle of an input as warnings and exits 0 with what
+    it could decode: an MP4 whose index is at the front (`+faststart`) but whose data was
+    cut off declares its full length and yields only the first part. Such a file fails
+    rather than being published as a shorter video than the one uploaded.
+    """
+    if declared <= 0 or encoded >= declared * TRUNCATED_SHARE:
+        return None
+    lowered = " ".join(stderr_tail).lower()
+    if not any(marker in lowered for marker in _TRUNCATION_MARKERS):
+        return None
+    return (
+        f"the file is truncated: only {encoded:.1f}s of its {declared:.1f}s could be read "
+        "(was the upload cut short?)"
+    )
+
+
 # -- process handling ------------------------------------------------------------------
 
 
@@ -147,11 +197,18 @@ def _load_prctl() -> Callable[[int], None] | None:
 _die_with_parent = _load_prctl()
 
 
-async def spawn(cmd: Sequence[str]) -> asyncio.subprocess.Process:
+def _prepare_child(parent_pid: int, nice: int) -> None:
+    """In the child between fork and exec: die with the parent, lower the priority."""
+    if _die_with_parent is not None:
+        _die_with_parent(parent_pid)
+    if nice > 0:
+        with contextlib.suppress(OSError):
+            os.nice(nice)
+
+
+async def spawn(cmd: Sequence[str], *, nice: int = 0) -> asyncio.subprocess.Process:
     """Start `cmd` in its own process group, killed by the kernel if we die."""
-    preexec = (
-        functools.partial(_die_with_parent, os.getpid()) if _die_with_parent is not None else None
-    )
+    preexec = functools.partial(_prepare_child, os.getpid(), nice)
     try:
         return await asyncio.create_subprocess_exec(
             *cmd,
@@ -201,9 +258,9 @@ class Captured:
     stderr_tail: list[str]
 
 
-async def run_capture(cmd: Sequence[str], *, time_limit: float) -> Captured:
+async def run_capture(cmd: Sequence[str], *, time_limit: float, nice: int = 0) -> Captured:
     """Run a short command (ffprobe), keeping all of stdout and the tail of stderr."""
-    proc = await spawn(cmd)
+    proc = await spawn(cmd, nice=nice)
     tail: deque[str] = deque(maxlen=STDERR_TAIL_LINES)
     assert proc.stdout is not None
     stdout_task = asyncio.ensure_future(proc.stdout.read())
@@ -238,27 +295,52 @@ async def run_ffmpeg(
     duration: float,
     on_progress: ProgressCallback | None = None,
     hide_paths: Sequence[str | Path] = (),
-) -> None:
-    """Run one ffmpeg command to completion.
+    stall_timeout: float = 0.0,
+    nice: int = 0,
+) -> list[str]:
+    """Run one ffmpeg command to completion; returns the tail of its stderr (warnings).
 
-    Raises FfmpegTimeout (killed after `time_limit` seconds), FfmpegInputError (the input is at
-    fault: permanent) or FfmpegError (anything else: worth retrying). Cancelling the
-    calling task kills ffmpeg before the cancellation propagates.
+    Raises FfmpegTimeout (killed after `time_limit` seconds), FfmpegStalled (its output
+    position did not advance for `stall_timeout` seconds; 0 disables the watchdog),
+    FfmpegInputError (the input is at fault: permanent) or FfmpegError (anything else:
+    worth retrying). Cancelling the calling task kills ffmpeg before the cancellation
+    propagates.
     """
     parser = ProgressParser(duration)
+    stall = StallClock()
     tail: deque[str] = deque(maxlen=STDERR_TAIL_LINES)
 
     def on_stdout_line(line: str) -> None:
         percent = parser.feed(line)
+        stall.observe(parser.position)
         if percent is not None and on_progress is not None:
             on_progress(percent)
 
-    proc = await spawn(cmd)
+    async def watchdog() -> None:
+        """Returns once the output position has not advanced for `stall_timeout`."""
+        while True:
+            left = stall_timeout - stall.stalled_for()
+            if left <= 0:
+                return
+            await asyncio.sleep(min(1.0, left))
+
+    proc = await spawn(cmd, nice=nice)
     stdout_task = asyncio.ensure_future(_read_lines(proc.stdout, on_stdout_line))
     stderr_task = asyncio.ensure_future(_read_lines(proc.stderr, tail.append))
+    reading = asyncio.gather(stdout_task, stderr_task)
+    watch = asyncio.ensure_future(watchdog()) if stall_timeout > 0 else None
     try:
         async with asyncio.timeout(time_limit):
-            await asyncio.gather(stdout_task, stderr_task)
+            if watch is not None:
+                racing: list[asyncio.Future[Any]] = [reading, watch]
+                await asyncio.wait(racing, return_when=asyncio.FIRST_COMPLETED)
+                if watch.done() and not reading.done():
+                    await _abort(proc, stdout_task, stderr_task)
+                    raise FfmpegStalled(
+                        f"ffmpeg made no progress for {stall_timeout:g}s and was stopped",
+                        command=cmd, returncode=None, stderr_tail=list(tail),
+                    )
+            await reading
             returncode = await proc.wait()
     except TimeoutError:
         await _abort(proc, stdout_task, stderr_task)
@@ -269,13 +351,20 @@ async def run_ffmpeg(
     except BaseException:
         await _abort(proc, stdout_task, stderr_task)
         raise
-    if returncode == 0:
-        return
+    finally:
+        if watch is not None:
+            watch.cancel()
+            await asyncio.gather(watch, return_exceptions=True)
     stderr_tail = list(tail)
+    if returncode == 0:
+        return stderr_tail
     reason = input_failure_reason(stderr_tail, returncode, hide_paths)
     message = f"ffmpeg exited with status {returncode}"
     if reason is not None:
         raise FfmpegInputError(
             message, reason=reason, command=cmd, returncode=returncode, stderr_tail=stderr_tail
         )
-    raise FfmpegError(message, command=cmd, returncode=returncode, stderr_tail=stderr_tail)
+    raise FfmpegError(
+        message, command=cmd, returncode=returncode, stderr_tail=stderr_tail,
+        hide_paths=hide_paths,
+    )

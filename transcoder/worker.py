@@ -1,15 +1,21 @@
 """The transcoder worker: lease jobs, run them, record the outcome.
 
 `settings.worker_concurrency` slots each lease and run one job at a time. While a job runs
-its lease is renewed every visibility_timeout/3; if the lease is lost (expired and taken by
-another worker, or the job cancelled) or the video is deleted, ffmpeg is killed and the
-job abandoned. Outcomes:
+its lease is renewed every visibility_timeout/3 and the video's record is looked at every
+few seconds; if the lease is lost (expired and taken by another worker, or the job
+cancelled) or the video is deleted, ffmpeg is killed and the job abandoned. Outcomes:
 
 - published: catalogue `ready` (duration, renditions, version, ready_at, progress 100);
 - permanent error (not a playable video): `failed` at once with the reason, no retry;
+- published: the edges forget the master (a cached 404) and warm the first seconds;
+- `ready` and `failed` write their webhook deliveries to the outbox in the same step
+  (`Catalog.update_and_notify`); sending them is a dispatcher's job, never the worker's;
 - anything else (store/queue unavailable, ffmpeg timeout, ...): retried after
   `retry_delay` (exponential backoff, full jitter) until max attempts, then `failed`;
-- shutdown: ffmpeg killed, the lease released so another worker takes the job at once.
+- not enough scratch space: handed back for later like any transient failure;
+- shutdown: a job whose progress says it ends within `worker_shutdown_grace` is let
+  finish; any other is stopped (ffmpeg killed) and released so another worker takes it
+  at once.
 """
 
 from __future__ import annotations
@@ -22,12 +28,14 @@ import random
 import secrets
 import socket
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
 from prometheus_client import CollectorRegistry
 
+from edge_cache.fleet import EdgeFleet
 from transcoder.errors import (
     FfmpegError,
     FfmpegTimeout,
@@ -39,6 +47,8 @@ from transcoder.pipeline import TranscodePipeline, TranscodeResult
 from transcoder.progress import ProgressReporter
 from transcoder.retry import retry_delay
 from transcoder.runner import clean_line
+from transcoder.scratch import ScratchSpace, ScratchSpaceUnavailable
+from transcoder.warm_paths import published_paths
 from vodstack import keys
 from vodstack.backends import Backends
 from vodstack.catalog import Video, VideoStatus
@@ -47,6 +57,7 @@ from vodstack.metrics.jobs import JobMetrics
 from vodstack.queue import Job
 from vodstack.request_ids import bound
 from vodstack.settings import Settings
+from vodstack.webhooks.events import VIDEO_FAILED, VIDEO_READY
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +65,10 @@ LEASE_WAIT = 1.0
 """Longest a slot waits in one lease call: also bounds how long stopping takes."""
 QUEUE_DOWN_BACKOFF = (1.0, 30.0)
 STOP_TIMEOUT = 30.0
+"""Longest a stopping slot may take to hand its job back before it is cancelled."""
+DELETE_CHECK_INTERVAL = 2.0
+"""How often a running job looks whether its video was deleted (or its job cancelled)."""
+GRACE_POLL = 0.2
 OUTCOME_OF_EVENT = {
     "succeeded": "succeeded",
     "failed": "failed",
@@ -61,6 +76,7 @@ OUTCOME_OF_EVENT = {
     "abandoned": "abandoned",
     "unrecorded": "abandoned",
 }
+"""The job metrics' outcome for each job event that ends an attempt."""
 
 
 class Abort(Enum):
@@ -75,6 +91,15 @@ class ActiveJob:
     started: float = field(default_factory=time.monotonic)
     task: asyncio.Task[TranscodeResult] | None = None
     abort_reason: Abort | None = None
+    progress: float = 0.0
+    """Percent done, as last reported by the pipeline."""
+
+    def expected_left(self, now: float) -> float:
+        """Seconds this job should still need, from its progress so far (inf if unknown)."""
+        if self.progress <= 0:
+            return float("inf")
+        elapsed = now - self.started
+        return elapsed * (100.0 - self.progress) / self.progress
 
     def abort(self, reason: Abort) -> None:
         if self.abort_reason is None:
@@ -89,10 +114,15 @@ def new_worker_id() -> str:
 
 def describe_failure(exc: BaseException) -> str:
     """A reason for a transient failure, fit for the catalogue (no server paths)."""
+    if isinstance(exc, ScratchSpaceUnavailable):
+        return exc.reason
     if isinstance(exc, FfmpegTimeout):
         return exc.message
     if isinstance(exc, FfmpegError):
-        last = clean_line(exc.stderr_tail[-1]) if exc.stderr_tail else "no error output"
+        last = (
+            clean_line(exc.stderr_tail[-1], exc.hide_paths)
+            if exc.stderr_tail else "no error output"
+        )
         return f"{exc.message} ({last})"
     if isinstance(exc, StoreUnavailable):
         return f"the object store was unavailable ({exc})"
@@ -111,16 +141,20 @@ class Worker:
         *,
         worker_id: str | None = None,
         rng: random.Random | None = None,
+        edges: EdgeFleet | None = None,
         metrics: JobMetrics | None = None,
     ) -> None:
         self.settings = settings
         self.backends = backends
+        self.edges = edges
         self.metrics = metrics if metrics is not None else JobMetrics(CollectorRegistry())
         self.worker_id = worker_id or new_worker_id()
         self._rng = rng or random.Random()
         self._stopping = asyncio.Event()
         self._slots: list[asyncio.Task[None]] = []
         self._active: set[ActiveJob] = set()
+        self._stop_task: asyncio.Task[None] | None = None
+        self.space = ScratchSpace(settings.scratch_path, min_free=settings.min_free_space)
         self.jobs_done = 0
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -128,6 +162,8 @@ class Worker:
     async def start(self) -> None:
         """Start the slots; returns at once (the backends must be started already)."""
         self._stopping.clear()
+        self._stop_task = None
+        await self.space.open()
         count = max(1, self.settings.worker_concurrency)
         self._slots = [
             asyncio.create_task(self._slot(number), name=f"transcoder-slot-{number}")
@@ -135,18 +171,36 @@ class Worker:
         ]
         log.info("worker %s started with %d slot(s)", self.worker_id, count)
 
-    async def stop(self, grace: float = STOP_TIMEOUT) -> None:
-        """Stop leasing, kill running ffmpegs and hand their jobs back to the queue."""
+    def begin_stop(self, grace: float | None = None) -> asyncio.Task[None]:
+        """Stop leasing now and start stopping (see `stop`); idempotent."""
         self._stopping.set()
-        for active in list(self._active):
-            active.abort(Abort.SHUTDOWN)
-        if not self._slots:
-            return
-        _done, pending = await asyncio.wait(self._slots, timeout=grace)
-        for task in pending:
-            task.cancel()
-        await asyncio.gather(*self._slots, return_exceptions=True)
-        self._slots = []
+        if self._stop_task is None:
+            self._stop_task = asyncio.create_task(self._stop(grace), name="transcoder-stop")
+        return self._stop_task
+
+    async def stop(self, grace: float | None = None) -> None:
+        """Stop leasing; let jobs that will end within the grace period finish, stop the
+        others (ffmpeg killed) and hand their jobs back to the queue."""
+        await asyncio.shield(self.begin_stop(grace))
+
+    async def _stop(self, grace: float | None) -> None:
+        grace = self.settings.worker_shutdown_grace if grace is None else grace
+        deadline = time.monotonic() + grace
+        while self._active:
+            now = time.monotonic()
+            for active in list(self._active):
+                if now >= deadline or now + active.expected_left(now) > deadline:
+                    active.abort(Abort.SHUTDOWN)
+            if now >= deadline:
+                break
+            await asyncio.sleep(GRACE_POLL)
+        if self._slots:
+            _done, pending = await asyncio.wait(self._slots, timeout=STOP_TIMEOUT)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*self._slots, return_exceptions=True)
+            self._slots = []
+        await self.space.close()
         log.info("worker %s stopped", self.worker_id)
 
     @property
@@ -251,8 +305,13 @@ class Worker:
 
         self._log(logging.INFO, "started", job, None)
         reporter = ProgressReporter(self.backends.catalog, job.video_id, job.attempts)
+
+        def on_progress(percent: float) -> None:
+            active.progress = percent
+            reporter(percent)
+
         self._active.add(active)
-        active.task = asyncio.create_task(self._transcode(job, active, reporter))
+        active.task = asyncio.create_task(self._transcode(job, active, on_progress))
         watcher = asyncio.create_task(self._watch(active))
         outcome: BaseException | TranscodeResult
         try:
@@ -275,7 +334,7 @@ class Worker:
         await self._conclude(active, outcome, elapsed)
 
     async def _transcode(
-        self, job: Job, active: ActiveJob, reporter: ProgressReporter
+        self, job: Job, active: ActiveJob, on_progress: Callable[[float], None]
     ) -> TranscodeResult:
         catalog = self.backends.catalog
         video = await catalog.update(
@@ -299,27 +358,33 @@ class Worker:
             self.backends,
             video_id=job.video_id,
             source_key=str(job.payload.get("source_key") or keys.source_key(job.video_id)),
-            scratch=self.settings.scratch_path / f"{job.id}-{job.attempts}",
-            on_progress=reporter,
+            scratch=self.space.job_dir(f"{job.id}-{job.attempts}"),
+            on_progress=on_progress,
             before_master=before_master,
+            space=self.space,
         )
         return await pipeline.run()
 
     async def _watch(self, active: ActiveJob) -> None:
-        """Heartbeat the lease every visibility_timeout/3; abort when lost or deleted."""
+        """Heartbeat the lease every visibility_timeout/3 and look for a deletion every
+        couple of seconds; abort the job when its lease is lost or its video deleted."""
         job = active.job
         timeout = self.settings.visibility_timeout
-        last_ok = time.monotonic()
+        beat_every = timeout / 3
+        last_ok = last_beat = time.monotonic()
         while True:
-            await asyncio.sleep(timeout / 3)
+            await asyncio.sleep(min(beat_every, DELETE_CHECK_INTERVAL))
             try:
+                if await self.backends.catalog.get(job.video_id) is None:
+                    active.abort(Abort.VIDEO_DELETED)
+                    return
+                if time.monotonic() - last_beat < beat_every - 0.05:
+                    continue
+                last_beat = time.monotonic()
                 if not await self.backends.queue.heartbeat(job, timeout):
                     active.abort(Abort.LEASE_LOST)
                     return
                 last_ok = time.monotonic()
-                if await self.backends.catalog.get(job.video_id) is None:
-                    active.abort(Abort.VIDEO_DELETED)
-                    return
             except QueueUnavailable as exc:
                 if time.monotonic() - last_ok >= timeout:
                     log.warning("lease of job %s expired while the queue was down", job.id)
@@ -344,21 +409,28 @@ class Worker:
         """Dead-letter the job, then record the reason, only if the lease was still ours."""
         if await self._settle(self.backends.queue.fail(job, reason), job, "fail"):
             await self._settle(
-                self.backends.catalog.update(
-                    job.video_id, status=VideoStatus.FAILED, error=reason, attempts=job.attempts
+                self.backends.catalog.update_and_notify(
+                    job.video_id, VIDEO_FAILED, self.settings.webhook_urls,
+                    status=VideoStatus.FAILED, error=reason, attempts=job.attempts,
                 ),
                 job,
                 "mark failed",
             )
 
-    async def _requeue(self, job: Job, handed_back: Any) -> None:
-        """`handed_back` is the queue call giving the job back; the record follows if it did."""
-        if await self._settle(handed_back, job, "hand back"):
-            await self._settle(
-                self.backends.catalog.update(job.video_id, status=VideoStatus.QUEUED, progress=0.0),
-                job,
-                "requeue",
-            )
+    async def _requeue(self, job: Job, handed_back: Any) -> bool:
+        """`handed_back` is the queue call giving the job back; the record follows if it did.
+
+        False when the queue refused (the lease was lost, or the job cancelled because its
+        video was deleted): nothing is re-queued then.
+        """
+        if not await self._settle(handed_back, job, "hand back"):
+            return False
+        await self._settle(
+            self.backends.catalog.update(job.video_id, status=VideoStatus.QUEUED, progress=0.0),
+            job,
+            "requeue",
+        )
+        return True
 
     async def _conclude(
         self, active: ActiveJob, outcome: BaseException | TranscodeResult, elapsed: float
@@ -387,9 +459,23 @@ class Worker:
             await self._retry_or_fail(job, outcome, elapsed)
 
     async def _succeeded(self, job: Job, result: TranscodeResult, elapsed: float) -> None:
+        if self.edges is not None:
+            # Before `ready` is recorded, so players told "ready" find the master no longer
+            # cached as a 404 and the first segments warm; in the background, never failing
+            # the job.
+            self.edges.published(
+                keys.playback_path(job.video_id),
+                f"video {job.video_id}",
+                published_paths(
+                    self.backends.store, job.video_id, result.version,
+                    self.settings.warm_segments,
+                ),
+            )
         video = await self._settle(
-            self.backends.catalog.update(
+            self.backends.catalog.update_and_notify(
                 job.video_id,
+                VIDEO_READY,
+                self.settings.webhook_urls,
                 status=VideoStatus.READY,
                 progress=100.0,
                 error=None,
@@ -433,7 +519,9 @@ class Worker:
         reason = describe_failure(exc)
         if isinstance(exc, FfmpegError):
             log.warning("ffmpeg failed for job %s: %s", job.id, exc.details())
-        elif not isinstance(exc, StoreUnavailable | QueueUnavailable | TimeoutError):
+        elif not isinstance(
+            exc, StoreUnavailable | QueueUnavailable | TimeoutError | ScratchSpaceUnavailable
+        ):
             log.error("job %s of video %s crashed", job.id, job.video_id, exc_info=exc)
         if job.is_last_attempt:
             final = f"{reason} (gave up after {job.attempts} attempts)"
@@ -443,5 +531,7 @@ class Worker:
         delay = retry_delay(
             job.attempts, self.settings.retry_base_delay, self.settings.retry_max_delay, self._rng
         )
-        await self._requeue(job, self.backends.queue.retry_later(job, delay, reason))
-        self._log(logging.WARNING, "retry", job, elapsed, f"in {delay:.1f}s: {reason}")
+        if await self._requeue(job, self.backends.queue.retry_later(job, delay, reason)):
+            self._log(logging.WARNING, "retry", job, elapsed, f"in {delay:.1f}s: {reason}")
+        else:
+            self._log(logging.WARNING, "abandoned", job, elapsed, f"(lease lost; {reason})")

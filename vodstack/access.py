@@ -4,6 +4,10 @@
 as its outermost middleware. The middleware sends the answer itself before measuring, so
 the duration runs to the last byte and the byte count is what went out; an answer made
 before any middleware ran (an `Expect: 100-continue` refusal) is caught when it is prepared.
+
+In `vodstack serve` an edge app proxies to the services' app in the same process: the
+edge records every request once, labelled with the route of the service app that answers
+it (`label_proxied_requests`), and the service app only takes the request id over.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import time
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
+from aiohttp.web_urldispatcher import AbstractResource, UrlDispatcher
 
 from vodstack.metrics import METRICS, Metrics, metrics_handler
 from vodstack.metrics.http import KNOWN_METHODS, UNMATCHED_ROUTE, HttpMetrics
@@ -25,6 +30,7 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 REQUEST_ID: web.RequestKey[str] = web.RequestKey("request_id", str)
 _SEEN: web.RequestKey[bool] = web.RequestKey("vodstack_access_seen", bool)
+_ROUTE: web.RequestKey[str] = web.RequestKey("vodstack_access_route", str)
 
 CLIENT_CLOSED = 499
 """Status recorded when the client went away before the whole answer was sent (as nginx)."""
@@ -49,13 +55,26 @@ def route_label(request: web.Request) -> str:
     return resource.canonical if resource is not None else UNMATCHED_ROUTE
 
 
+async def _route_behind(router: UrlDispatcher, request: web.Request) -> str:
+    match_info = await router.resolve(request)  # matching only: nothing is changed
+    resource = match_info.route.resource if match_info.route is not None else None
+    return resource.canonical if resource is not None else UNMATCHED_ROUTE
+
+
 class AccessRecorder:
-    def __init__(self, metrics: HttpMetrics, *, log_requests: bool = True) -> None:
+    def __init__(
+        self, metrics: HttpMetrics, *, log_requests: bool = True, records: bool = True
+    ) -> None:
         self.metrics = metrics
         self.log_requests = log_requests
+        self.records = records
+        """False for an app whose requests all come through an edge that records them."""
+        self.proxied: AbstractResource | None = None
+        self.behind: UrlDispatcher | None = None
+        """Requests matched by `proxied` are labelled with the route `behind` matches."""
 
     def record(self, request: web.Request, status: int, sent: int, seconds: float) -> None:
-        route = route_label(request)
+        route = request.get(_ROUTE) or route_label(request)
         method = request.method
         if method not in KNOWN_METHODS:
             method = "other"
@@ -98,6 +117,13 @@ async def access_middleware(
         return await handler(request)
     request[_SEEN] = True
     token = current_request_id.set(request_id_of(request))
+    if not recorder.records:
+        try:
+            return await handler(request)
+        finally:
+            current_request_id.reset(token)
+    if recorder.behind is not None and request.match_info.route.resource is recorder.proxied:
+        request[_ROUTE] = await _route_behind(recorder.behind, request)
     in_flight = recorder.metrics.in_flight
     in_flight.value += 1
     started = time.perf_counter()
@@ -135,17 +161,30 @@ async def _on_response_prepare(request: web.Request, response: web.StreamRespons
     # Answered before the middleware ran: an expect handler's refusal, decided from the
     # header fields alone, so its time is nil and its size the body about to be sent.
     recorder = request.app.get(ACCESS)
-    if recorder is not None:
+    if recorder is not None and recorder.records:
         request[_SEEN] = True
         recorder.record(request, response.status, response.content_length or 0, 0.0)
 
 
 def observe_requests(
-    app: web.Application, metrics: Metrics, *, log_requests: bool = True
+    app: web.Application, metrics: Metrics, *, log_requests: bool = True, records: bool = True
 ) -> None:
     """Record every request of `app` (made with `access_middleware` first) and serve
-    `GET /metrics` from `metrics`."""
+    `GET /metrics` from `metrics`. With `records=False` the app only takes request ids
+    over (an edge in front, in the same process, records its requests)."""
     app[METRICS] = metrics
-    app[ACCESS] = AccessRecorder(metrics.group(HttpMetrics), log_requests=log_requests)
+    app[ACCESS] = AccessRecorder(
+        metrics.group(HttpMetrics), log_requests=log_requests, records=records
+    )
     app.on_response_prepare.append(_on_response_prepare)
     app.router.add_get("/metrics", metrics_handler)
+
+
+def label_proxied_requests(
+    app: web.Application, proxied: AbstractResource, behind: web.Application
+) -> None:
+    """Label the requests `app` passes on through `proxied` with `behind`'s route templates
+    (`behind` runs in the same process, so its router can be asked)."""
+    recorder = app[ACCESS]
+    recorder.proxied = proxied
+    recorder.behind = behind.router

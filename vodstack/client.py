@@ -9,7 +9,8 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
@@ -19,6 +20,7 @@ import aiohttp
 
 DEFAULT_SERVER = "http://127.0.0.1:8080"
 SERVER_ENV = "VODSTACK_SERVER"
+API_KEY_ENV = "VODSTACK_API_KEY"
 CHUNK_SIZE = 1024 * 1024
 CONNECT_TIMEOUT = 10.0
 READ_TIMEOUT = 60.0
@@ -60,11 +62,25 @@ async def _file_chunks(fh: IO[bytes], on_progress: ProgressCallback | None) -> A
             on_progress(sent)
 
 
+def api_key(explicit: str | None, environ: dict[str, str] | None = None) -> str | None:
+    """`--api-key`, else `VODSTACK_API_KEY`, else none."""
+    env = os.environ if environ is None else environ
+    return explicit or env.get(API_KEY_ENV) or None
+
+
+@dataclass(frozen=True)
+class RawAnswer:
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
+
+
 class VodstackClient:
-    def __init__(self, server: str) -> None:
+    def __init__(self, server: str, api_key: str | None = None) -> None:
         self.server = server
         timeout = aiohttp.ClientTimeout(total=None, connect=CONNECT_TIMEOUT, sock_read=READ_TIMEOUT)
-        self._session = aiohttp.ClientSession(timeout=timeout)
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else None
+        self._session = aiohttp.ClientSession(timeout=timeout, headers=headers)
 
     async def __aenter__(self) -> VodstackClient:
         return self
@@ -137,13 +153,21 @@ class VodstackClient:
     async def delete(self, video_id: str) -> None:
         await self._call("DELETE", self.video_url(video_id))
 
+    async def retry(self, video_id: str) -> dict[str, Any]:
+        """Queue a failed video again (`POST /v1/videos/<id>/retry`)."""
+        return await self._call("POST", self.video_url(video_id) + "/retry")
+
     async def _call(self, method: str, url: str, **kwargs: Any) -> dict[str, Any]:
+        answer = await self.send(method, url, **kwargs)
+        if answer.status == 204:
+            return {}
+        return _answer(answer, url)
+
+    async def send(self, method: str, url: str, **kwargs: Any) -> RawAnswer:
+        """One request; connection failures become a ClientError, any status is returned."""
         try:
             async with self._session.request(method, url, **kwargs) as response:
-                if response.status == 204:
-                    return {}
-                body = await response.read()
-                return _answer(response, body)
+                return RawAnswer(response.status, response.headers.copy(), await response.read())
         except aiohttp.InvalidURL:
             raise ClientError(f"not a valid server URL: {self.server}") from None
         except aiohttp.ClientConnectorError as exc:
@@ -159,18 +183,26 @@ class VodstackClient:
             raise ClientError(f"the connection to {self.server} failed: {exc}") from None
 
 
-def _answer(response: aiohttp.ClientResponse, body: bytes) -> dict[str, Any]:
+def raise_for_error(answer: RawAnswer) -> None:
+    """ApiAnswerError with the server's code and message for a 4xx/5xx answer."""
+    if answer.status < 400:
+        return
     try:
-        data = json.loads(body) if body else {}
+        data = json.loads(answer.body) if answer.body else None
     except ValueError:
         data = None
-    if response.status >= 400:
-        error = data.get("error") if isinstance(data, dict) else None
-        if isinstance(error, dict) and "message" in error:
-            raise ApiAnswerError(response.status, str(error.get("code")), str(error["message"]))
-        raise ApiAnswerError(
-            response.status, "http_error", f"the server answered {response.reason or 'an error'}"
-        )
+    error = data.get("error") if isinstance(data, dict) else None
+    if isinstance(error, dict) and "message" in error:
+        raise ApiAnswerError(answer.status, str(error.get("code")), str(error["message"]))
+    raise ApiAnswerError(answer.status, "http_error", f"the server answered HTTP {answer.status}")
+
+
+def _answer(answer: RawAnswer, url: str) -> dict[str, Any]:
+    raise_for_error(answer)
+    try:
+        data = json.loads(answer.body) if answer.body else {}
+    except ValueError:
+        data = None
     if not isinstance(data, dict):
-        raise ClientError(f"{response.url} did not answer with JSON; is this a vodstack server?")
+        raise ClientError(f"{url} did not answer with JSON; is this a vodstack server?")
     return data

@@ -26,6 +26,9 @@ class ErrorCode(Enum):
     VIDEO_NOT_FOUND = ("video_not_found", 404, "No video with this id.")
     NOT_PUBLISHED = ("not_published", 404, "This video is not published (yet).")
     METHOD_NOT_ALLOWED = ("method_not_allowed", 405, "This method is not allowed here.")
+    REQUEST_TIMEOUT = (
+        "request_timeout", 408, "The request body stopped arriving; send it again.",
+    )
     CONFLICT = ("conflict", 409, "The request conflicts with the current state.")
     IDEMPOTENCY_IN_PROGRESS = (
         "idempotency_in_progress", 409,
@@ -52,6 +55,25 @@ class ErrorCode(Enum):
         "upstream_unavailable", 503, "No upstream server is reachable right now; retry shortly.",
     )
     GATEWAY_TIMEOUT = ("gateway_timeout", 504, "The upstream server did not answer in time.")
+    # Resumable uploads (tus 1.0), keys and tokens.
+    INVALID_API_KEY = ("invalid_api_key", 403, "This API key is not valid (unknown or revoked).")
+    INVALID_TOKEN = ("invalid_token", 403, "The playback token is missing, forged or expired.")
+    UPLOAD_NOT_FOUND = ("upload_not_found", 404, "No resumable upload at this URL.")
+    UPLOAD_EXPIRED = (
+        "upload_expired", 410, "This upload expired or was terminated; start a new one.",
+    )
+    OFFSET_MISMATCH = (
+        "offset_mismatch", 409, "Upload-Offset does not match the upload's current offset.",
+    )
+    UNSUPPORTED_VERSION = (
+        "unsupported_version", 412, "This tus version is not supported (see Tus-Version).",
+    )
+    UPLOAD_LOCKED = (
+        "upload_locked", 423, "Another request is writing to this upload; retry shortly.",
+    )
+    CHECKSUM_MISMATCH = (
+        "checksum_mismatch", 460, "The body does not match its Upload-Checksum; nothing stored.",
+    )
 
     @property
     def code(self) -> str:

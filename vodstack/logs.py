@@ -73,6 +73,26 @@ def json_enabled() -> bool:
     return any(isinstance(h.formatter, JsonFormatter) for h in logging.getLogger().handlers)
 
 
+class MalformedRequestFilter(logging.Filter):
+    """aiohttp logs every request its parser refuses at ERROR with a traceback; a client
+    sending garbage (a port scanner, TLS to a plain port) would fill the logs with them.
+    Such a refusal (a 4xx, answered by aiohttp itself) becomes one INFO line."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        from aiohttp.http_exceptions import HttpProcessingError
+
+        exc = record.exc_info[1] if record.exc_info else None
+        if isinstance(exc, HttpProcessingError) and 400 <= (exc.code or 0) < 500:
+            first_line = str(exc.message).strip().splitlines()[0] if exc.message else ""
+            record.msg = f"{record.getMessage()}: refused a malformed request ({first_line})"
+            record.args = ()
+            record.exc_info = None
+            record.exc_text = None
+            record.levelno, record.levelname = logging.INFO, "INFO"
+            return logging.getLogger().isEnabledFor(logging.INFO)
+        return True
+
+
 def setup_logging(level: str = "info", fmt: str = "text") -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
@@ -82,6 +102,9 @@ def setup_logging(level: str = "info", fmt: str = "text") -> None:
     root.setLevel(level.upper())
     # aiohttp's access log would duplicate ours (vodstack.access); keep its errors.
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    server_log = logging.getLogger("aiohttp.server")
+    if not any(isinstance(f, MalformedRequestFilter) for f in server_log.filters):
+        server_log.addFilter(MalformedRequestFilter())
     logging.captureWarnings(True)
     if fmt == "json":
         sys.excepthook = _log_uncaught

@@ -12,6 +12,17 @@ several deployments or test runs can share one Redis:
     {p}videos:status:<status>   the same index, per status
     {p}idempotency:<key>        string: the video id holding an Idempotency-Key (with TTL)
     {p}video-idempotency:<id>   set: idempotency keys a video holds (cleaned on delete)
+    {p}upload:<id>              string: a resumable (tus) upload record as JSON
+    {p}upload-lock:<id>         string: the token holding the upload's lock (with TTL)
+    {p}upload-unlock:<id>       string: "a newer request wants the lock" (with TTL)
+    {p}uploads:expiry           sorted set: upload id → expires_at (seconds)
+    {p}api-key:<id>             string: an API key record (hash only) as JSON
+    {p}api-keys                 sorted set: key id → created_at
+    {p}webhook:<id>             string: one webhook delivery as JSON
+    {p}webhook-lease:<id>       string: the lease token of a delivery being sent
+    {p}webhooks:due             sorted set: pending delivery id → next attempt (ms, Redis clock)
+    {p}webhooks:newest          sorted set: delivery id → created_at (ms)
+    {p}video-webhooks:<id>      sorted set: a video's delivery ids → created_at (ms)
 """
 
 from __future__ import annotations
@@ -82,6 +93,50 @@ class RedisKeys:
 
     def video_idempotency(self, video_id: str) -> str:
         return f"{self.prefix}video-idempotency:{video_id}"
+
+    # -- resumable uploads, API keys, webhook outbox ------------------------------------
+
+    def upload(self, upload_id: str) -> str:
+        return f"{self.prefix}upload:{upload_id}"
+
+    def upload_lock(self, upload_id: str) -> str:
+        return f"{self.prefix}upload-lock:{upload_id}"
+
+    def upload_unlock(self, upload_id: str) -> str:
+        return f"{self.prefix}upload-unlock:{upload_id}"
+
+    @property
+    def uploads_expiry(self) -> str:
+        return f"{self.prefix}uploads:expiry"
+
+    def api_key(self, key_id: str) -> str:
+        return f"{self.prefix}api-key:{key_id}"
+
+    @property
+    def api_keys(self) -> str:
+        return f"{self.prefix}api-keys"
+
+    @property
+    def webhook_prefix(self) -> str:
+        return f"{self.prefix}webhook:"
+
+    def webhook(self, delivery_id: str) -> str:
+        return self.webhook_prefix + delivery_id
+
+    @property
+    def webhook_lease_prefix(self) -> str:
+        return f"{self.prefix}webhook-lease:"
+
+    @property
+    def webhooks_due(self) -> str:
+        return f"{self.prefix}webhooks:due"
+
+    @property
+    def webhooks_newest(self) -> str:
+        return f"{self.prefix}webhooks:newest"
+
+    def video_webhooks(self, video_id: str) -> str:
+        return f"{self.prefix}video-webhooks:{video_id}"
 
 
 def sortable_float(value: float) -> str:

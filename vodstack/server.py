@@ -17,6 +17,12 @@ from vodstack.logs import json_enabled
 log = logging.getLogger(__name__)
 
 SHUTDOWN_TIMEOUT = 30.0
+# Request line, one header field, and header count: larger requests get a 400 before any
+# handler runs. Bodies are limited per endpoint (uploads by max_upload_size, JSON bodies by
+# a few KiB).
+MAX_LINE_SIZE = 8190
+MAX_FIELD_SIZE = 8190
+MAX_HEADERS = 100
 
 
 def install_event_loop_policy() -> None:
@@ -51,21 +57,54 @@ async def serve_until_signal(
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    runner = web.AppRunner(app, shutdown_timeout=SHUTDOWN_TIMEOUT, access_log=None)
+    runner = web.AppRunner(
+        app,
+        shutdown_timeout=SHUTDOWN_TIMEOUT,
+        access_log=None,
+        max_line_size=MAX_LINE_SIZE,
+        max_field_size=MAX_FIELD_SIZE,
+        max_headers=MAX_HEADERS,
+    )
     await runner.setup()
     try:
         site = web.TCPSite(runner, host, port)
         await site.start()
         url = bound_url(runner, host)
-        if not json_enabled():  # in JSON mode every output line is a JSON log record
-            print(f"{name} listening on {url}", flush=True)
-        log.info("%s listening on %s", name, url, extra={"url": url})
+        announce(name, url)
         if on_started is not None:
             await on_started(url)
         await stop.wait()
         log.info("%s stopping", name)
     finally:
         await runner.cleanup()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+
+
+def announce(name: str, url: str) -> None:
+    """Say where a service listens (tests and users read this line)."""
+    if not json_enabled():  # in JSON mode every output line is a JSON log record
+        print(f"{name} listening on {url}", flush=True)
+    log.info("%s listening on %s", name, url, extra={"url": url})
+
+
+def say(message: str) -> None:
+    """A start-up notice for people: printed in text mode, a log record in JSON mode."""
+    if json_enabled():
+        log.info("%s", message)
+    else:
+        print(message, flush=True)
+
+
+async def wait_for_stop_signal() -> None:
+    """Return once SIGINT or SIGTERM arrives."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
 

@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 ENV_PREFIX = "VODSTACK_"
 
@@ -256,12 +257,128 @@ class Settings:
         8, "Rendition files a worker uploads to the store at once.", int
     )
 
+    # Reliability: limits, watchdogs, graceful shutdown, store circuit breaker.
+    max_duration: float = setting(
+        6 * 3600.0, "Longest accepted video (e.g. 6h); longer uploads fail.", parse_duration
+    )
+    ffmpeg_stall_timeout: float = setting(
+        120.0,
+        "Kill ffmpeg when its output position has not advanced for this long (0: off).",
+        parse_duration,
+    )
+    ffmpeg_nice: int = setting(
+        10, "Niceness of ffmpeg/ffprobe (0-19): serving keeps the CPU first.", int
+    )
+    worker_shutdown_grace: float = setting(
+        10.0,
+        "On SIGTERM, how long a running job may take to finish (if its progress says it "
+        "will) before ffmpeg is stopped and the job handed back.",
+        parse_duration,
+    )
+    min_free_space: int = setting(
+        1024**3,
+        "Scratch space a worker leaves free beyond a job's estimated need (e.g. 1GiB); a job "
+        "that does not fit is handed back for later.",
+        parse_size,
+    )
+    store_breaker_threshold: int = setting(
+        5, "Consecutive store failures after which the origin answers 503 at once.", int
+    )
+    store_breaker_cooldown: float = setting(
+        5.0, "Seconds the origin waits before probing a failing store again.", parse_duration
+    )
+    upload_idle_timeout: float = setting(
+        60.0,
+        "An upload whose body stops arriving for this long is abandoned (408).",
+        parse_duration,
+    )
+
     # Web pages.
     hlsjs_path: Path | None = setting(
         None,
         "hls.js file the watch page loads (default: node_modules/hls.js/dist/hls.min.js "
         "of the source tree or the working directory, installed by `npm ci`).",
         Path,
+    )
+
+    # Distributed deployment.
+    media_url: str | None = setting(
+        None,
+        "Base URL players fetch media from (e.g. the edge in front of the origins), for the "
+        "playback and poster links in API answers; default: the API's own base URL.",
+        _opt_str,
+    )
+
+    # Edge integration: the upload API purges edges on delete, workers warm them on publish.
+    edges: tuple[str, ...] = setting(
+        (),
+        "Edge caches to purge when a video is deleted and to warm when one is published "
+        "(base URLs; repeat the flag or comma-separate; needs purge_token).",
+        parse_list,
+        repeatable=True,
+    )
+    warm_segments: int = setting(
+        2, "Media segments of each rendition warmed on the edges after publishing.", int
+    )
+
+    # Security: resumable uploads, API keys, signed playback URLs, webhooks.
+    upload_expiry: float = setting(
+        24 * 3600.0,
+        "How long an unfinished resumable (tus) upload is kept after its last bytes arrived.",
+        parse_duration,
+    )
+    upload_sweep_interval: float = setting(
+        300.0, "Seconds between sweeps removing expired resumable uploads.", parse_duration
+    )
+    require_api_key: bool = setting(
+        False,
+        "Require `Authorization: Bearer <key>` for uploads, deletes and other changes "
+        "(create keys with `vodstack keys create`).",
+        parse_bool,
+    )
+    api_reads: str = setting(
+        "public",
+        "Who may read the API (list, status) when keys are required: anyone, or key holders.",
+        str,
+        choices=("public", "key"),
+    )
+    insecure_open: bool = setting(
+        False,
+        "Let `serve`/`ingest` listen on a non-loopback address without requiring API keys.",
+        parse_bool,
+    )
+    playback_secret: str | None = setting(
+        None,
+        "Secret for signed playback URLs; when set, media needs a valid ?token= "
+        "(give the origin and every edge the same secret).",
+        _opt_str,
+        secret=True,
+    )
+    playback_token_ttl: float = setting(
+        6 * 3600.0, "How long a signed playback URL handed out by the API stays valid.",
+        parse_duration,
+    )
+    webhook_urls: tuple[str, ...] = setting(
+        (),
+        "URLs that receive video.ready / video.failed events (repeat or comma-separate).",
+        parse_list,
+        repeatable=True,
+    )
+    webhook_secret: str | None = setting(
+        None, "Secret that signs webhook deliveries (Vodstack-Signature).", _opt_str, secret=True
+    )
+    webhook_timeout: float = setting(
+        10.0, "Longest wait for a webhook receiver to answer one delivery.", parse_duration
+    )
+    webhook_retry_for: float = setting(
+        24 * 3600.0, "How long failed webhook deliveries keep being retried.", parse_duration
+    )
+    webhook_retry_base_delay: float = setting(
+        5.0, "First webhook retry delay; doubles each attempt (with full jitter).",
+        parse_duration,
+    )
+    webhook_retry_max_delay: float = setting(
+        3600.0, "Longest delay between webhook retries.", parse_duration
     )
 
     # Observability: request logs (metrics are always served at /metrics).
@@ -321,9 +438,67 @@ class Settings:
             problems.append("max_video_dimension must be at least 16")
         if self.publish_concurrency < 1:
             problems.append("publish_concurrency must be at least 1")
+        if self.max_duration <= 0 or self.upload_idle_timeout <= 0:
+            problems.append("max_duration and upload_idle_timeout must be positive")
+        if self.ffmpeg_stall_timeout < 0 or self.worker_shutdown_grace < 0:
+            problems.append("ffmpeg_stall_timeout and worker_shutdown_grace must be 0 or more")
+        if not 0 <= self.ffmpeg_nice <= 19:
+            problems.append("ffmpeg_nice must be from 0 to 19")
+        if self.min_free_space < 0:
+            problems.append("min_free_space must be 0 or more")
+        if self.store_breaker_threshold < 1 or self.store_breaker_cooldown <= 0:
+            problems.append(
+                "store_breaker_threshold must be at least 1 and store_breaker_cooldown positive"
+            )
+        if self.media_url is not None and not _is_base_url(self.media_url):
+            problems.append(
+                f"media_url must be an http(s):// URL with a host, got {self.media_url!r}"
+            )
+        for url in self.edges:
+            if not url.startswith(("http://", "https://")):
+                problems.append(f"edges must be http(s):// URLs, got {url!r}")
+        if self.edges and not self.purge_token:
+            problems.append("edges needs purge_token (the edges' --purge-token)")
+        if not 0 <= self.warm_segments <= 1000:
+            problems.append("warm_segments must be 0 to 1000")
+        problems += self._security_problems()
         if problems:
             raise SettingsError("invalid settings:\n  - " + "\n  - ".join(problems))
         return self
+
+    def _security_problems(self) -> list[str]:
+        problems: list[str] = []
+        if self.upload_expiry < 60:
+            problems.append("upload_expiry must be at least 60 seconds")
+        if self.upload_sweep_interval <= 0:
+            problems.append("upload_sweep_interval must be positive")
+        if self.playback_secret is not None and len(self.playback_secret) < 16:
+            problems.append("playback_secret must be at least 16 characters")
+        if self.playback_token_ttl < 1:
+            problems.append("playback_token_ttl must be at least 1 second")
+        for url in self.webhook_urls:
+            if not url.startswith(("http://", "https://")):
+                problems.append(f"webhook_urls must be http(s):// URLs, got {url!r}")
+        if self.webhook_urls and not self.webhook_secret:
+            problems.append("webhook_urls need a webhook_secret to sign deliveries")
+        if self.webhook_secret is not None and len(self.webhook_secret) < 16:
+            problems.append("webhook_secret must be at least 16 characters")
+        if self.webhook_timeout <= 0 or self.webhook_retry_base_delay <= 0:
+            problems.append("webhook_timeout and webhook_retry_base_delay must be positive")
+        if self.webhook_retry_max_delay < self.webhook_retry_base_delay:
+            problems.append("webhook_retry_max_delay must be at least webhook_retry_base_delay")
+        return problems
+
+
+def _is_base_url(text: str) -> bool:
+    """`http(s)://host[:port][/path]`, with nothing after the path."""
+    parts = urlsplit(text)
+    return (
+        parts.scheme in {"http", "https"}
+        and bool(parts.hostname)
+        and not parts.query
+        and not parts.fragment
+    )
 
 
 def env_name(field_name: str) -> str:

@@ -109,11 +109,14 @@ def base_app(
     *,
     client_max_size: int = 1024**2,
     metrics: Metrics | None = None,
+    record_requests: bool = True,
 ) -> web.Application:
     """An application with vodstack's keys, middlewares, health endpoints and metrics.
 
     The backends are opened when the app starts and closed when it stops; the store is
-    metered. Pass `metrics` to share one registry between apps of one process.
+    metered. Pass `metrics` to share one registry between apps of one process, and
+    `record_requests=False` when an edge in front of the app, in the same process, records
+    its requests.
     """
     app = web.Application(
         middlewares=[access_middleware, error_middleware], client_max_size=client_max_size
@@ -123,7 +126,9 @@ def base_app(
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     metrics = metrics if metrics is not None else Metrics()
-    observe_requests(app, metrics, log_requests=settings.access_log)
+    observe_requests(
+        app, metrics, log_requests=settings.access_log, records=record_requests
+    )
     backends.instrument(metrics.group(StoreMetrics))
     if backends.queue_ is not None:
         metrics.watch_queue(backends.queue_)

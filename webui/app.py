@@ -39,11 +39,16 @@ def load_webui(settings: Settings, cwd: Path | None = None) -> WebUI:
     bundle = load_bundle(hlsjs)
     if bundle.hlsjs.path is None:
         log.warning("%s The watch page will say so.", bundle.hlsjs.install_hint)
-    media_origin = policy.origin_of(settings.public_url)
+    # Playback and poster links start with media_url (the edge) when set, else public_url.
+    media_origins = [
+        origin
+        for origin in (policy.origin_of(settings.public_url), policy.origin_of(settings.media_url))
+        if origin
+    ]
     return WebUI(
         bundle=bundle,
         templates=load_templates(),
-        csp=policy.content_security_policy([media_origin] if media_origin else []),
+        csp=policy.content_security_policy(media_origins),
     )
 
 

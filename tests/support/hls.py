@@ -14,17 +14,20 @@ from typing import Any
 from urllib.parse import urljoin
 
 import m3u8
+from multidict import CIMultiDict
 
 
 def http_get(
     url: str, headers: dict[str, str] | None = None, timeout: float = 30
-) -> tuple[int, dict[str, str], bytes]:
+) -> tuple[int, CIMultiDict[str], bytes]:
+    """(status, header fields by case-insensitive name, body): proxies such as the edge
+    may relay `ETag` as `Etag` (RFC 9110 §5.1: names are case-insensitive)."""
     request = urllib.request.Request(url, headers=headers or {})
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
-            return response.status, dict(response.headers.items()), response.read()
+            return response.status, CIMultiDict(response.headers.items()), response.read()
     except urllib.error.HTTPError as exc:
-        return exc.code, dict(exc.headers.items()), exc.read()
+        return exc.code, CIMultiDict(exc.headers.items()), exc.read()
 
 
 def http_json(url: str, method: str = "GET", timeout: float = 30) -> tuple[int, Any]:
@@ -40,7 +43,7 @@ def http_json(url: str, method: str = "GET", timeout: float = 30) -> tuple[int, 
 
 def upload_file(
     base_url: str, path: Path, *, headers: dict[str, str] | None = None
-) -> tuple[int, Any, dict[str, str]]:
+) -> tuple[int, Any, CIMultiDict[str]]:
     """POST the file as a raw body (streamed from disk by urllib)."""
     with open(path, "rb") as body:
         request = urllib.request.Request(
@@ -52,9 +55,12 @@ def upload_file(
         )
         try:
             with urllib.request.urlopen(request, timeout=120) as response:
-                return response.status, json.loads(response.read()), dict(response.headers.items())
+                return (
+                    response.status, json.loads(response.read()),
+                    CIMultiDict(response.headers.items()),
+                )
         except urllib.error.HTTPError as exc:
-            return exc.code, json.loads(exc.read() or b"null"), dict(exc.headers.items())
+            return exc.code, json.loads(exc.read() or b"null"), CIMultiDict(exc.headers.items())
 
 
 def wait_for_status(status_url: str, wanted: set[str], timeout: float = 240) -> dict[str, Any]:

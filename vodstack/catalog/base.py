@@ -7,9 +7,14 @@ import binascii
 import dataclasses
 import json
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol
+
+from vodstack.catalog.apikeys import ApiKeyStore
+from vodstack.catalog.outbox import WebhookOutbox
+from vodstack.catalog.uploads import UploadSessions
 
 
 class VideoStatus(StrEnum):
@@ -87,6 +92,17 @@ def decode_cursor(cursor: str) -> tuple[float, str]:
 
 
 class Catalog(Protocol):
+    @property
+    def uploads(self) -> UploadSessions:
+        """Resumable (tus) upload records."""
+
+    @property
+    def api_keys(self) -> ApiKeyStore: ...
+
+    @property
+    def outbox(self) -> WebhookOutbox:
+        """Webhook deliveries, written by `update_and_notify`."""
+
     async def start(self) -> None: ...
 
     async def close(self) -> None: ...
@@ -101,6 +117,18 @@ class Catalog(Protocol):
 
     async def update(self, video_id: str, **changes: Any) -> Video | None:
         """Apply changes atomically (updated_at is set); None if the video is gone."""
+
+    async def update_and_notify(
+        self, video_id: str, event: str, urls: Sequence[str], **changes: Any
+    ) -> Video | None:
+        """`update`, and in the same atomic step one webhook delivery of `event` (see
+        `vodstack.webhooks.events`) per URL; with no URLs, just `update`."""
+
+    async def update_if(
+        self, video_id: str, expected: VideoStatus, **changes: Any
+    ) -> Video | None:
+        """`update`, only while the record's status is `expected` (atomically); None if the
+        video is gone or in another status (e.g. a retry racing another retry)."""
 
     async def delete(self, video_id: str) -> bool: ...
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from redis.asyncio import Redis
@@ -18,10 +19,14 @@ from redis.commands.core import AsyncScript
 from redis.exceptions import WatchError
 
 from vodstack.catalog.base import Video, VideoStatus, decode_cursor, encode_cursor
+from vodstack.catalog.redis_apikeys import RedisApiKeys
+from vodstack.catalog.redis_outbox import RedisOutbox
+from vodstack.catalog.redis_uploads import RedisUploadSessions
 from vodstack.errors import QueueUnavailable
 from vodstack.redis_conn import RedisTarget, connect, parse_redis_url, unavailable_on_error
-from vodstack.redis_keys import index_member
+from vodstack.redis_keys import RedisKeys, index_member
 from vodstack.settings import Settings
+from vodstack.webhooks.events import new_deliveries
 
 # KEYS: video, newest, status index   ARGV: json, member
 _CREATE = """
@@ -89,10 +94,14 @@ return 1
 class RedisCatalog:
     def __init__(self, target: RedisTarget, settings: Settings) -> None:
         self.target = target
-        self.keys = target.keys
+        self._keys = target.keys
         self._settings = settings
         self._client: Redis | None = None
         self._scripts: dict[str, AsyncScript] = {}
+        self._extra_scripts: dict[str, AsyncScript] = {}
+        self.uploads = RedisUploadSessions(self)
+        self.api_keys = RedisApiKeys(self)
+        self.outbox = RedisOutbox(self)
 
     @classmethod
     def from_url(cls, url: str, settings: Settings) -> RedisCatalog:
@@ -106,6 +115,22 @@ class RedisCatalog:
         if self._client is None:
             raise QueueUnavailable("catalogue is not started")
         return self._client
+
+    @property
+    def keys(self) -> RedisKeys:
+        return self._keys
+
+    @property
+    def where(self) -> str:
+        return self.target.where
+
+    async def run_script(self, source: str, keys: list[str], args: list[Any]) -> Any:
+        """A Lua script of the catalogue's parts (uploads, keys, outbox), registered once."""
+        script = self._extra_scripts.get(source)
+        if script is None:
+            script = self._extra_scripts[source] = self.client.register_script(source)
+        with unavailable_on_error("catalogue script", self.target.where):
+            return await script(keys=keys, args=args)
 
     async def start(self) -> None:
         if self._client is None:
@@ -121,6 +146,7 @@ class RedisCatalog:
 
     async def close(self) -> None:
         client, self._client = self._client, None
+        self._extra_scripts = {}
         if client is not None:
             await client.aclose()
 
@@ -149,6 +175,16 @@ class RedisCatalog:
         return Video.from_json(raw) if raw is not None else None
 
     async def update(self, video_id: str, **changes: Any) -> Video | None:
+        return await self._update(video_id, None, changes)
+
+    async def update_if(
+        self, video_id: str, expected: VideoStatus, **changes: Any
+    ) -> Video | None:
+        return await self._update(video_id, expected, changes)
+
+    async def _update(
+        self, video_id: str, expected: VideoStatus | None, changes: dict[str, Any]
+    ) -> Video | None:
         key = self.keys.video(video_id)
         with unavailable_on_error("update video", self.target.where):
             async with self.client.pipeline(transaction=True) as pipe:
@@ -159,10 +195,39 @@ class RedisCatalog:
                         if raw is None:
                             return None
                         old = Video.from_json(raw)
+                        if expected is not None and old.status is not expected:
+                            await pipe.reset()
+                            return None
                         new = dataclasses.replace(old, **changes, updated_at=time.time())
                         pipe.multi()
                         pipe.set(key, new.to_json())
                         self._move_in_indexes(pipe, old, new)
+                        await pipe.execute()
+                        return new
+                    except WatchError:
+                        continue
+
+    async def update_and_notify(
+        self, video_id: str, event: str, urls: Sequence[str], **changes: Any
+    ) -> Video | None:
+        if not urls:
+            return await self.update(video_id, **changes)
+        key = self.keys.video(video_id)
+        with unavailable_on_error("update video", self.target.where):
+            async with self.client.pipeline(transaction=True) as pipe:
+                while True:
+                    try:
+                        await pipe.watch(key)
+                        raw = await pipe.get(key)
+                        if raw is None:
+                            return None
+                        now = time.time()
+                        old = Video.from_json(raw)
+                        new = dataclasses.replace(old, **changes, updated_at=now)
+                        pipe.multi()
+                        pipe.set(key, new.to_json())
+                        self._move_in_indexes(pipe, old, new)
+                        self.outbox.queue_inserts(pipe, new_deliveries(event, new, urls, now))
                         await pipe.execute()
                         return new
                     except WatchError:

@@ -5,13 +5,16 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import time
+from collections.abc import Sequence
 from typing import Any
 
 import aiosqlite
 
+from vodstack.catalog import sqlite_apikeys, sqlite_outbox, sqlite_uploads
 from vodstack.catalog.base import Video, VideoStatus, decode_cursor, encode_cursor
 from vodstack.errors import QueueUnavailable
 from vodstack.sqlite import connect, transaction, unavailable_on_error
+from vodstack.webhooks.events import new_deliveries
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS videos (
@@ -35,6 +38,9 @@ class SqliteCatalog:
         self.path = path
         self._db: aiosqlite.Connection | None = None
         self._lock = asyncio.Lock()
+        self.uploads = sqlite_uploads.SqliteUploadSessions(self)
+        self.api_keys = sqlite_apikeys.SqliteApiKeys(self)
+        self.outbox = sqlite_outbox.SqliteOutbox(self)
 
     def __repr__(self) -> str:
         return f"SqliteCatalog({self.path!r})"
@@ -45,10 +51,16 @@ class SqliteCatalog:
             raise QueueUnavailable("catalogue is not started")
         return self._db
 
+    @property
+    def write_lock(self) -> asyncio.Lock:
+        return self._lock
+
     async def start(self) -> None:
         self._db = await connect(self.path)
         with unavailable_on_error("creating the videos table"):
             await self.db.executescript(SCHEMA)
+            for schema in (sqlite_uploads.SCHEMA, sqlite_apikeys.SCHEMA, sqlite_outbox.SCHEMA):
+                await self.db.executescript(schema)
 
     async def close(self) -> None:
         if self._db is not None:
@@ -77,6 +89,16 @@ class SqliteCatalog:
         return Video.from_json(rows[0]["data"]) if rows else None
 
     async def update(self, video_id: str, **changes: Any) -> Video | None:
+        return await self._update(video_id, None, changes)
+
+    async def update_if(
+        self, video_id: str, expected: VideoStatus, **changes: Any
+    ) -> Video | None:
+        return await self._update(video_id, expected, changes)
+
+    async def _update(
+        self, video_id: str, expected: VideoStatus | None, changes: dict[str, Any]
+    ) -> Video | None:
         with unavailable_on_error("update video"):
             async with transaction(self.db, self._lock):
                 rows = list(
@@ -86,13 +108,39 @@ class SqliteCatalog:
                 )
                 if not rows:
                     return None
+                current = Video.from_json(rows[0]["data"])
+                if expected is not None and current.status is not expected:
+                    return None
+                video = dataclasses.replace(current, **changes, updated_at=time.time())
+                await self.db.execute(
+                    "UPDATE videos SET status = ?, data = ? WHERE id = ?",
+                    (str(video.status), video.to_json(), video_id),
+                )
+                return video
+
+    async def update_and_notify(
+        self, video_id: str, event: str, urls: Sequence[str], **changes: Any
+    ) -> Video | None:
+        if not urls:
+            return await self.update(video_id, **changes)
+        with unavailable_on_error("update video"):
+            async with transaction(self.db, self._lock):
+                rows = list(
+                    await self.db.execute_fetchall(
+                        "SELECT data FROM videos WHERE id = ?", (video_id,)
+                    )
+                )
+                if not rows:
+                    return None
+                now = time.time()
                 video = dataclasses.replace(
-                    Video.from_json(rows[0]["data"]), **changes, updated_at=time.time()
+                    Video.from_json(rows[0]["data"]), **changes, updated_at=now
                 )
                 await self.db.execute(
                     "UPDATE videos SET status = ?, data = ? WHERE id = ?",
                     (str(video.status), video.to_json(), video_id),
                 )
+                await self.outbox.insert(new_deliveries(event, video, urls, now))
                 return video
 
     async def delete(self, video_id: str) -> bool:

@@ -11,10 +11,20 @@ from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any
 
-from vodstack.client import DEFAULT_SERVER, SERVER_ENV, ClientError, VodstackClient, server_url
+from vodstack.client import (
+    API_KEY_ENV,
+    DEFAULT_SERVER,
+    SERVER_ENV,
+    ClientError,
+    VodstackClient,
+    api_key,
+    server_url,
+)
 from vodstack.humanize import format_megabytes
 from vodstack.progress import ProgressLine, transcode_line, upload_line
 from vodstack.server import install_event_loop_policy
+from vodstack.settings import parse_size
+from vodstack.tus_client import CHUNK_SIZE, ResumeState, TusUpload, cache_dir
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -28,8 +38,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     upload = subparsers.add_parser(
         "upload",
         help="upload a video and follow it until it can be played",
-        description="Stream FILE to the upload API, then follow its transcoding until the "
-        "video is ready (prints the playback URL) or failed (prints why; exit status 1).",
+        description="Send FILE to the upload API with resumable uploads (tus): if the "
+        "upload is interrupted, run the same command again and it continues where it "
+        "stopped. Then follow the transcoding until the video is ready (prints the playback "
+        "URL) or failed (prints why; exit status 1).",
     )
     upload.add_argument("file", type=Path, metavar="FILE", help="the video file")
     upload.add_argument("--title", help="title shown in the library (default: the file name)")
@@ -39,6 +51,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help=f"seconds between status checks (default {POLL_INTERVAL:g})",
     )
     upload.add_argument("--json", action="store_true", help="print the final answer as JSON")
+    upload.add_argument(
+        "--chunk-size", type=_chunk_size, default=CHUNK_SIZE,
+        help="bytes per upload request (default 8MiB; lower it behind a proxy that limits "
+        "request bodies)",
+    )
     _add_server(upload)
     upload.set_defaults(func=lambda args: _run(upload_command(args)))
 
@@ -61,6 +78,26 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     _add_server(remove)
     remove.set_defaults(func=lambda args: _run(rm_command(args)))
 
+    retry = subparsers.add_parser(
+        "retry",
+        help="queue a failed video again",
+        description="Queue a failed video for transcoding again, with fresh attempts "
+        "(for instance after fixing what made it fail). Only failed videos can be retried.",
+    )
+    retry.add_argument("video_id", metavar="ID")
+    _add_server(retry)
+    retry.set_defaults(func=lambda args: _run(retry_command(args)))
+
+
+def _chunk_size(text: str) -> int:
+    try:
+        value = parse_size(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    if not 64 * 1024 <= value <= 1024**3:
+        raise argparse.ArgumentTypeError(f"must be from 64KiB to 1GiB, got {text!r}")
+    return value
+
 
 def _positive_seconds(text: str) -> float:
     try:
@@ -76,6 +113,10 @@ def _add_server(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--server",
         help=f"vodstack base URL [{SERVER_ENV}; default: {DEFAULT_SERVER}]",
+    )
+    parser.add_argument(
+        "--api-key",
+        help=f"API key, when the server requires one [{API_KEY_ENV}]",
     )
 
 
@@ -98,7 +139,7 @@ def _run(main: Coroutine[Any, Any, int]) -> int:
 
 
 def _client(args: argparse.Namespace) -> VodstackClient:
-    return VodstackClient(server_url(args.server))
+    return VodstackClient(server_url(args.server), api_key(args.api_key))
 
 
 def _print_json(data: Any) -> None:
@@ -124,12 +165,20 @@ async def upload_command(args: argparse.Namespace) -> int:
         print(
             f"uploading {path.name} ({format_megabytes(size)}) to {client.server}", file=sys.stderr
         )
+        upload = TusUpload(
+            client,
+            ResumeState(cache_dir() / "uploads.json"),
+            chunk_size=args.chunk_size,
+            on_progress=on_progress,
+            on_notice=lambda text: print(text, file=sys.stderr, flush=True),
+        )
         try:
-            created = await client.upload(path, title=args.title, on_progress=on_progress)
+            uploaded = await upload.upload(path, title=args.title)
         finally:
             progress.end()
-        video_id = str(created["id"])
+        video_id = uploaded.video_id
         print(f"uploaded: {video_id}", file=sys.stderr)
+        created = await client.video(video_id)
         if args.no_wait:
             if args.json:
                 _print_json(created)
@@ -266,4 +315,11 @@ async def rm_command(args: argparse.Namespace) -> int:
     async with _client(args) as client:
         await client.delete(args.video_id)
     print(f"deleted {args.video_id}")
+    return EXIT_OK
+
+
+async def retry_command(args: argparse.Namespace) -> int:
+    async with _client(args) as client:
+        video = await client.retry(args.video_id)
+    print(f"queued again: {video.get('id')} (follow it with: vodstack status {video.get('id')})")
     return EXIT_OK

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import argparse
-from collections.abc import Iterable
+import os
+from collections.abc import Iterable, Mapping
 
 from vodstack.settings import (
     Settings,
@@ -15,9 +16,12 @@ from vodstack.settings import (
 
 
 def add_settings_arguments(
-    parser: argparse.ArgumentParser, only: Iterable[str] | None = None
+    parser: argparse.ArgumentParser,
+    only: Iterable[str] | None = None,
+    defaults: Mapping[str, str] | None = None,
 ) -> None:
-    """One flag per setting (`--foo-bar`, also `VODSTACK_FOO_BAR`)."""
+    """One flag per setting (`--foo-bar`, also `VODSTACK_FOO_BAR`); `defaults` are this
+    command's own defaults (text form) where they differ from the settings'."""
     wanted = set(only) if only is not None else None
     group = parser.add_argument_group(
         "settings", "each flag can also be given as the environment variable shown"
@@ -26,6 +30,8 @@ def add_settings_arguments(
         if wanted is not None and f.name not in wanted:
             continue
         default = f.default_factory() if callable(f.default_factory) else f.default
+        if defaults and f.name in defaults:
+            default = defaults[f.name]
         help_text = f"{f.metadata['help']} [{env_name(f.name)}; default: {default}]"
         kwargs: dict[str, object] = {"dest": f.name, "default": None, "help": help_text}
         if f.metadata.get("choices"):
@@ -35,8 +41,13 @@ def add_settings_arguments(
         group.add_argument(flag_name(f.name), **kwargs)  # type: ignore[arg-type]
 
 
-def settings_from_args(args: argparse.Namespace) -> Settings:
-    overrides: dict[str, str] = {}
+def settings_from_args(
+    args: argparse.Namespace, defaults: Mapping[str, str] | None = None
+) -> Settings:
+    """Settings from flags over the environment, over the command's own `defaults`."""
+    overrides: dict[str, str] = {
+        name: text for name, text in (defaults or {}).items() if env_name(name) not in os.environ
+    }
     for f in setting_fields():
         value = getattr(args, f.name, None)
         if value is None:

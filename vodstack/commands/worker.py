@@ -32,11 +32,15 @@ def main(args: argparse.Namespace) -> int:
 
 
 async def serve_worker(settings: Settings) -> None:
+    from edge_cache.fleet import EdgeFleet, attach_edge_fleet
     from transcoder.service import attach_worker
     from vodstack.backends import Backends
     from vodstack.web import base_app
+    from vodstack.webhooks.service import attach_dispatcher
 
     await asyncio.to_thread(settings.data_dir.mkdir, parents=True, exist_ok=True)
     app = base_app(settings, Backends.from_settings(settings))
+    attach_edge_fleet(app, EdgeFleet.from_settings(settings))
     attach_worker(app)
+    attach_dispatcher(app)
     await serve_until_signal(app, settings.host, settings.port, name="vodstack worker")

@@ -12,6 +12,7 @@ from vodstack.store.base import (
     ObjectStore,
     ObjectStream,
     ObjectTooLarge,
+    ResumableUpload,
 )
 
 __all__ = [
@@ -20,6 +21,7 @@ __all__ = [
     "ObjectStore",
     "ObjectStream",
     "ObjectTooLarge",
+    "ResumableUpload",
     "open_store",
 ]
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, AsyncIterator
-from dataclasses import dataclass
+from collections.abc import AsyncIterable, AsyncIterator, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +34,27 @@ class ObjectTooLarge(ValueError):
     def __init__(self, limit: int) -> None:
         super().__init__(f"object larger than {limit} bytes")
         self.limit = limit
+
+
+@dataclass(frozen=True)
+class ResumableUpload:
+    """An object written in pieces, possibly by different processes over hours.
+
+    The whole value is JSON-serialisable (`to_dict`), so any ingest instance can continue
+    it from the catalogue; `state` belongs to the store that made it.
+    """
+
+    key: str
+    offset: int = 0
+    """Bytes stored so far."""
+    state: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"key": self.key, "offset": self.offset, "state": dict(self.state)}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ResumableUpload:
+        return cls(key=str(data["key"]), offset=int(data["offset"]), state=dict(data["state"]))
 
 
 class ObjectStream(Protocol):
@@ -97,3 +118,26 @@ class ObjectStore(Protocol):
 
     async def delete_prefix(self, prefix: str) -> int:
         """Delete every object under a prefix; returns how many were deleted."""
+
+    # -- resumable writes (tus uploads) ----------------------------------------------------
+
+    async def start_resumable(
+        self, key: str, *, content_type: str, size_hint: int | None
+    ) -> ResumableUpload:
+        """Begin an object that arrives in pieces (`size_hint`: its final size, if known)."""
+
+    async def append_resumable(
+        self, upload: ResumableUpload, chunks: AsyncIterable[bytes]
+    ) -> ResumableUpload:
+        """Append everything `chunks` yields and return the new state, memory bounded.
+
+        All or nothing: if `chunks` raises, none of its bytes are kept, `upload` stays
+        valid and the error propagates. (To keep the bytes of an interrupted request, the
+        caller ends the iteration instead of raising.)
+        """
+
+    async def finish_resumable(self, upload: ResumableUpload) -> ObjectInfo:
+        """Make the bytes the object `upload.key`; calling it again returns the same object."""
+
+    async def abort_resumable(self, upload: ResumableUpload) -> None:
+        """Drop every stored piece; aborting twice, or a finished upload's pieces, is fine."""

@@ -5,6 +5,7 @@ Layout under the root:
     meta/<key>   JSON: etag (MD5 of the bytes, like S3), size, mtime_ns, content type,
                  cache control
     tmp/         writes in progress
+    resumable/   resumable (tus) uploads in progress (see `local_resumable`)
 
 The sidecar is renamed into place before the data, and it records the data file's size
 and mtime; a reader that finds them disagreeing (a write racing a read) falls back to an
@@ -29,7 +30,8 @@ from typing import IO, Any
 
 from vodstack.errors import StoreUnavailable
 from vodstack.keys import is_valid_key
-from vodstack.store.base import ObjectInfo, ObjectNotFound, ObjectTooLarge
+from vodstack.store.base import ObjectInfo, ObjectNotFound, ObjectTooLarge, ResumableUpload
+from vodstack.store.local_resumable import LocalResumables, finish_into_place
 
 CHUNK_SIZE = 256 * 1024
 WRITE_BUFFER = 1024 * 1024
@@ -126,6 +128,7 @@ class LocalStore:
         self.meta_root = root / "meta"
         self.tmp_root = root / "tmp"
         self._fsync = fsync
+        self._resumables = LocalResumables(root / "resumable", fsync)
 
     def __repr__(self) -> str:
         return f"LocalStore({str(self.root)!r})"
@@ -369,3 +372,30 @@ class LocalStore:
             return len(keys)
 
         return await asyncio.to_thread(delete_sync)
+
+    # -- resumable writes ------------------------------------------------------------------
+
+    async def start_resumable(
+        self, key: str, *, content_type: str, size_hint: int | None
+    ) -> ResumableUpload:
+        self.paths(key)
+        return await self._resumables.start(key, content_type)
+
+    async def append_resumable(
+        self, upload: ResumableUpload, chunks: AsyncIterable[bytes]
+    ) -> ResumableUpload:
+        return await self._resumables.append(upload, chunks)
+
+    async def finish_resumable(self, upload: ResumableUpload) -> ObjectInfo:
+        data_path, meta_path = self.paths(upload.key)
+        source = self._resumables.path(upload)
+        info = await asyncio.to_thread(finish_into_place, upload, source, data_path, meta_path)
+        if info is not None:
+            return info
+        existing = await self.head(upload.key)  # finished before: the same object
+        if existing.size != upload.offset:
+            raise ObjectNotFound(upload.key)
+        return existing
+
+    async def abort_resumable(self, upload: ResumableUpload) -> None:
+        await self._resumables.abort(upload)

@@ -28,7 +28,7 @@ from botocore.loaders import Loader, create_loader
 from vodstack.errors import StoreUnavailable
 from vodstack.keys import is_valid_key
 from vodstack.settings import Settings
-from vodstack.store.base import ObjectInfo, ObjectNotFound
+from vodstack.store.base import ObjectInfo, ObjectNotFound, ResumableUpload
 from vodstack.store.s3_errors import error_code, translated
 from vodstack.store.s3_location import (
     DEFAULT_REGION,
@@ -41,6 +41,7 @@ from vodstack.store.s3_location import (
     total_size,
 )
 from vodstack.store.s3_multipart import upload_chunks
+from vodstack.store.s3_resumable import S3Resumables
 
 log = logging.getLogger(__name__)
 
@@ -176,6 +177,7 @@ class S3Store:
         self._exit_stack: contextlib.AsyncExitStack | None = None
         self._client: Any = None
         self._slots: asyncio.Semaphore | None = None
+        self._resumables = S3Resumables(self)
 
     @classmethod
     def from_url(cls, url: str, settings: Settings) -> S3Store:
@@ -496,6 +498,24 @@ class S3Store:
                 )
             deleted += len(page)
         return deleted
+
+    # -- resumable writes (see s3_resumable) -----------------------------------------------
+
+    async def start_resumable(
+        self, key: str, *, content_type: str, size_hint: int | None
+    ) -> ResumableUpload:
+        return await self._resumables.start(key, content_type, size_hint)
+
+    async def append_resumable(
+        self, upload: ResumableUpload, chunks: AsyncIterable[bytes]
+    ) -> ResumableUpload:
+        return await self._resumables.append(upload, chunks)
+
+    async def finish_resumable(self, upload: ResumableUpload) -> ObjectInfo:
+        return await self._resumables.finish(upload)
+
+    async def abort_resumable(self, upload: ResumableUpload) -> None:
+        await self._resumables.abort(upload)
 
 
 async def _file_blocks(path: Path) -> AsyncIterator[bytes]:

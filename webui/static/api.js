@@ -1,5 +1,5 @@
 // The public API as the pages use it: JSON requests, the upload, following a video's status.
-import { formatSize } from "./format.js";
+import { tusUpload } from "./tus.js";
 
 export const VIDEOS_URL = "/v1/videos";
 // Status polling: once a second while a page is visible (the API answer is a few hundred
@@ -33,12 +33,48 @@ function parseJson(text) {
   }
 }
 
-async function request(method, url, body) {
+// When the server requires API keys, the pages ask for one once and keep it in this
+// browser (localStorage), sending it as `Authorization: Bearer <key>`.
+const KEY_STORE = "vodstack.apiKey";
+
+function storedKey() {
+  try {
+    return window.localStorage.getItem(KEY_STORE);
+  } catch {
+    return null;
+  }
+}
+
+export function authHeaders() {
+  const key = storedKey();
+  return key ? { Authorization: `Bearer ${key}` } : {};
+}
+
+function needsKey(error) {
+  return error.status === 401 || (error.status === 403 && error.code === "invalid_api_key");
+}
+
+/** Ask for an API key after a 401/403; true when one was given (and stored). */
+function askForKey(error) {
+  const key = window.prompt(`${error.message}\nAPI key (kept in this browser):`);
+  if (!key || !key.trim()) return false;
+  try {
+    window.localStorage.setItem(KEY_STORE, key.trim());
+  } catch {
+    return false;
+  }
+  return true;
+}
+
+async function request(method, url, body, retried = false) {
   let response;
   try {
     response = await fetch(url, {
       method,
-      headers: body === undefined ? {} : { "Content-Type": "application/json" },
+      headers: {
+        ...authHeaders(),
+        ...(body === undefined ? {} : { "Content-Type": "application/json" }),
+      },
       body: body === undefined ? undefined : JSON.stringify(body),
       cache: "no-store",
     });
@@ -46,7 +82,11 @@ async function request(method, url, body) {
     throw new ApiError(0, "network", "The server cannot be reached; check the connection.");
   }
   const data = parseJson(await response.text());
-  if (!response.ok) throw errorFrom(response.status, data);
+  if (!response.ok) {
+    const error = errorFrom(response.status, data);
+    if (!retried && needsKey(error) && askForKey(error)) return request(method, url, body, true);
+    throw error;
+  }
   return data;
 }
 
@@ -73,31 +113,31 @@ export function deleteVideo(id) {
 }
 
 /**
- * POST one file as the raw request body; `onProgress(loaded, total)` follows XHR upload
- * progress events. Returns `{ promise, abort }`; the promise gives the API's 201 answer.
+ * Upload one file with tus (resumable: picking the same file again after a reload or a
+ * broken connection continues it); `onProgress(sent, total)` follows the bytes. Returns
+ * `{ promise, abort }`; the promise gives `{ id, status: "queued", status_url }`.
  */
 export function uploadFile(file, onProgress) {
-  const xhr = new XMLHttpRequest();
-  const promise = new Promise((resolve, reject) => {
-    xhr.open("POST", `${VIDEOS_URL}?filename=${encodeURIComponent(file.name)}`);
-    xhr.setRequestHeader("Content-Type", file.type || "application/octet-stream");
-    xhr.upload.addEventListener("progress", (event) => {
-      onProgress(event.loaded, event.lengthComputable ? event.total : file.size);
-    });
-    xhr.addEventListener("load", () => {
-      const data = parseJson(xhr.responseText);
-      if (xhr.status === 201 && data) resolve(data);
-      else reject(errorFrom(xhr.status, data));
-    });
-    xhr.addEventListener("error", () => {
-      reject(new ApiError(0, "network", `The upload of ${formatSize(file.size)} broke off.`));
-    });
-    xhr.addEventListener("abort", () => {
-      reject(new ApiError(0, "aborted", "The upload was cancelled."));
-    });
-    xhr.send(file);
-  });
-  return { promise, abort: () => xhr.abort() };
+  let current = null;
+  let aborted = false;
+  const attempt = async (retried) => {
+    current = tusUpload(file, { onProgress, headers: authHeaders() });
+    try {
+      const done = await current.promise;
+      return { id: done.id, status: "queued", status_url: videoUrl(done.id) };
+    } catch (error) {
+      const failure = new ApiError(error.status, error.code, error.message);
+      if (!aborted && !retried && needsKey(failure) && askForKey(failure)) return attempt(true);
+      throw failure;
+    }
+  };
+  return {
+    promise: attempt(false),
+    abort: () => {
+      aborted = true;
+      if (current) current.abort();
+    },
+  };
 }
 
 /**

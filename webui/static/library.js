@@ -13,6 +13,7 @@ import {
   statusLine,
   videoTitle,
 } from "./format.js";
+import { unfinishedUploads } from "./tus.js";
 
 const PAGE_SIZE = 20;
 
@@ -243,6 +244,15 @@ function addVideo(video, { atTop = false } = {}) {
   return item;
 }
 
+// Uploads cut short (a reload, a closed tab) continue when the same file is picked again.
+function resumeNote() {
+  if (uploading) return "";
+  const names = unfinishedUploads();
+  if (!names.length) return "";
+  return `Unfinished upload${names.length > 1 ? "s" : ""}: ${names.join(", ")}. ` +
+    "Choose the same file again to continue where it stopped.";
+}
+
 async function loadNextPage() {
   if (loading) return;
   loading = true;
@@ -251,7 +261,7 @@ async function loadNextPage() {
     const page = await listVideos({ cursor: nextCursor, limit: PAGE_SIZE });
     for (const video of page.videos) addVideo(video);
     nextCursor = page.next_cursor;
-    showMessage("");
+    showMessage(resumeNote());
   } catch (error) {
     showMessage(`The library could not be loaded: ${error.message}`);
   } finally {

@@ -1,0 +1,1 @@
+"""Signed playback URLs: HMAC tokens and the playlist rewriting that carries them."""

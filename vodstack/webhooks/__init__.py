@@ -1,0 +1,1 @@
+"""Webhooks: signed `video.ready` / `video.failed` events from a durable outbox."""
