@@ -17,9 +17,11 @@ from tests.support.origin_server import OTHER_VIDEO_ID, VIDEO_ID, running_origin
 from tests.support.rawhttp import raw_request
 from tests.support.redis_server import RedisServer
 from tests.support.scrape import scrape
+from vodstack.embedded import EmbeddedStack
 from vodstack.metrics.jobs import QUEUE_PROBE_TIMEOUT
 from vodstack.settings import Settings
 from vodstack.store.metered import MeteredStore
+from vodstack.web import BACKENDS
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -242,3 +244,48 @@ async def test_queue_depth_left_out_when_the_queue_does_not_answer(tmp_path: Pat
     assert down.value("vodstack_queue_reachable") == 0
     assert down.matching("vodstack_queue_depth") == []
     assert elapsed < QUEUE_PROBE_TIMEOUT + 3  # bounded: the scrape never hangs on the queue
+
+
+async def test_serve_counts_each_request_once_under_the_route_that_answers_it(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """`vodstack serve`: the edge and the services behind it share one registry; the edge
+    records every request, with the services' route templates, hits from its cache too."""
+    caplog.set_level(logging.INFO, logger="vodstack.access")
+    settings = Settings(
+        data_dir=tmp_path / "data", port=0, worker_concurrency=0, health_check_interval=0.0
+    ).validate()
+    stack = EmbeddedStack(settings)
+    url = await stack.start()
+    try:
+        assert stack.internal_app is not None
+        store = stack.internal_app[BACKENDS].store
+        await store.put_bytes(SEGMENT, SEGMENT_BYTES, content_type="video/iso.segment")
+        async with aiohttp.ClientSession() as http:
+            for n in range(3):
+                headers = {"X-Request-Id": f"serve-{n}"}
+                async with http.get(url + f"/v/{VIDEO_ID}/v1/720p/3.m4s", headers=headers) as r:
+                    assert r.status == 200 and await r.read() == SEGMENT_BYTES
+            async with http.get(url + "/v1/videos") as response:
+                assert response.status == 200
+            async with http.get(url + "/no/such/page") as response:
+                assert response.status == 404
+            metrics = await scrape(url, http)
+    finally:
+        await stack.stop()
+
+    requests = "vodstack_http_requests_total"
+    assert metrics.value(requests, route=MEDIA_ROUTE, method="GET", status="200") == 3
+    assert metrics.value(requests, route="/v1/videos", method="GET", status="200") == 1
+    assert metrics.value(requests, route="unmatched", status="404") == 1
+    assert metrics.value(requests) == 5
+    assert "/{tail}" not in metrics.label_values(requests, "route")
+    assert metrics.value("vodstack_edge_requests_total", cache="miss") == 1
+    assert metrics.value("vodstack_edge_requests_total", cache="hit") == 2
+    store_calls = "vodstack_store_operation_duration_seconds_count"
+    assert metrics.value(store_calls, operation="put_bytes") == 1
+    assert "vodstack_queue_depth" in metrics.families
+    lines = [r for r in caplog.records if r.name == "vodstack.access"]
+    media = [r for r in lines if getattr(r, "route", None) == MEDIA_ROUTE]
+    assert [getattr(r, "request_id", None) for r in media] == ["serve-0", "serve-1", "serve-2"]
+    assert len(lines) == 5  # one line per request: the app behind the edge logs none
