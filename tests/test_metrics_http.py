@@ -289,3 +289,19 @@ async def test_serve_counts_each_request_once_under_the_route_that_answers_it(
     media = [r for r in lines if getattr(r, "route", None) == MEDIA_ROUTE]
     assert [getattr(r, "request_id", None) for r in media] == ["serve-0", "serve-1", "serve-2"]
     assert len(lines) == 5  # one line per request: the app behind the edge logs none
+
+
+async def test_a_generated_request_id_is_the_one_the_job_carries(tmp_path: Path) -> None:
+    async with running_ingest(Settings(data_dir=tmp_path)) as server:
+        async with (
+            aiohttp.ClientSession() as http,
+            http.post(server.url + "/v1/videos?filename=a.mp4", data=b"bytes") as response,
+        ):
+            assert response.status == 201
+            created = await response.json()
+        generated = response.headers["X-Request-Id"]
+        assert GENERATED_ID.fullmatch(generated)
+        video = await server.catalog.get(created["id"])
+        job = await server.queue.lease("w1", 30.0, 0.1)
+    assert video is not None and video.request_id == generated
+    assert job is not None and job.payload["request_id"] == generated
