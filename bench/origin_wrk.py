@@ -1,93 +1,106 @@
-"""Throughput of a standalone origin, measured with wrk.
+"""Throughput of a standalone origin against nginx serving the same files, with wrk.
 
-    python bench/origin_wrk.py [--seconds 10] [--connections 32]
+    python bench/origin_wrk.py [--seconds 10] [--runs 3] [--connections 32]
 
-Starts `vodstack origin` on a temporary local store holding a playlist, a 1 MB segment and
-a 6 MB segment, then runs wrk against each (full GET, a Range, and a 304 revalidation) and
-prints requests/s and throughput. Needs `wrk` on PATH.
+Writes a master playlist, a 1 MB and a 6 MB segment through the store API, starts
+`vodstack origin` on that local store and nginx serving the store's files (sendfile),
+then measures each case on both, alternating, `--runs` rounds: a full GET of the
+playlist, a 304 revalidation (each server's own ETag), full GETs of both segments, and a
+64 KiB Range of the 6 MB one. Prints medians and the origin's requests/s as a multiple of
+nginx's in the same round; JSON in bench/results/.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
-import re
-import shutil
-import subprocess
 import sys
 import tempfile
+import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.support.processes import VodstackProcess
-from vodstack.store.local import LocalStore
+from bench.lib.compare import Target, markdown_table, run_alternating, series_json
+from bench.lib.nginx import Nginx, NginxOptions, running_as_root, static_config
+from bench.lib.objects import put_objects, store_videos_dir
+from bench.lib.results import describe_machine, machine_info, write_results
+from bench.lib.services import start_origin
+from bench.lib.wrk import run_wrk
+from tests.support.processes import free_port
 
-VIDEO_ID = "BenchBenchBench0"
-OBJECTS = {
-    "master.m3u8": b"#EXTM3U\n" + b"#EXT-X-STREAM-INF:BANDWIDTH=800000\nv1/720p/index.m3u8\n" * 6,
-    "v1/720p/0.m4s": os.urandom(1024 * 1024),
-    "v1/1080p/0.m4s": os.urandom(6 * 1024 * 1024),
-}
-
-
-async def publish(store_dir: Path) -> dict[str, str]:
-    store = LocalStore(store_dir, fsync=False)
-    await store.start()
-    etags = {}
-    for name, data in OBJECTS.items():
-        info = await store.put_bytes(f"videos/{VIDEO_ID}/{name}", data, content_type="x")
-        etags[name] = info.etag
-    return etags
+NGINX = "nginx static"
+ORIGIN = "vodstack origin"
+MASTER = b"#EXTM3U\n" + b"#EXT-X-STREAM-INF:BANDWIDTH=800000\nv1/720p/index.m3u8\n" * 6
+RANGE_64K = {"Range": "bytes=1048576-1114111"}
 
 
-def wrk(url: str, seconds: int, connections: int, headers: dict[str, str]) -> str:
-    cmd = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency"]
-    for name, value in headers.items():
-        cmd += ["-H", f"{name}: {value}"]
-    output = subprocess.run([*cmd, url], capture_output=True, text=True, check=True).stdout
-    rate = re.search(r"Requests/sec:\s*([\d.]+)", output)
-    transfer = re.search(r"Transfer/sec:\s*(\S+)", output)
-    p99 = re.search(r"99%\s+(\S+)", output)
-    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
-    line = f"{float(rate.group(1)) if rate else 0:10.0f} req/s"
-    line += f"  {transfer.group(1) if transfer else '?':>10}/s"
-    line += f"  p99 {p99.group(1) if p99 else '?':>8}"
-    if non_2xx:
-        line += f"  NON-2xx: {non_2xx.group(1)}"
-    return line
+def etag_of(url: str) -> str:
+    request = urllib.request.Request(url, method="HEAD")
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return str(response.headers["ETag"])
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--connections", type=int, default=32)
     args = parser.parse_args()
-    if shutil.which("wrk") is None:
-        print("wrk is not installed", file=sys.stderr)
-        return 2
-    with tempfile.TemporaryDirectory() as tmp:
-        data_dir = Path(tmp)
-        etags = asyncio.run(publish(data_dir / "store"))
-        origin = VodstackProcess(
-            ["origin", "--port", "0", "--data-dir", tmp, "--log-level", "warning"],
-            log_path=data_dir / "origin.log",
-        )
+
+    machine = machine_info()
+    print(describe_machine(machine), flush=True)
+    with tempfile.TemporaryDirectory(prefix="vodstack-bench-") as tmp:
+        root = Path(tmp)
+        data_dir = root / "data"
+        master, small, large = put_objects(data_dir / "store", {
+            "playlist": ("master.m3u8", MASTER),
+            "1 MB segment": ("v1/720p/0.m4s", os.urandom(1024 * 1024)),
+            "6 MB segment": ("v1/1080p/0.m4s", os.urandom(6 * 1024 * 1024)),
+        })  # fmt: skip
+        origin = start_origin(data_dir, log_dir=root)
+        nginx = None
         try:
+            options = NginxOptions(root / "nginx", free_port(), "auto", running_as_root())
+            nginx = Nginx(options, static_config(options, store_videos_dir(data_dir / "store")))
+            bases = {ORIGIN: origin.url, NGINX: nginx.url}
+            etags = {config: etag_of(base + master.path) for config, base in bases.items()}
             cases = [
-                ("playlist 200", "master.m3u8", {}),
-                ("playlist 304", "master.m3u8", {"If-None-Match": etags["master.m3u8"]}),
-                ("1 MB segment 200", "v1/720p/0.m4s", {}),
-                ("6 MB segment 200", "v1/1080p/0.m4s", {}),
-                ("6 MB segment 206 (64 KiB)", "v1/1080p/0.m4s", {"Range": "bytes=1048576-1114111"}),
+                ("playlist 200", master.path, {}),
+                ("playlist 304", master.path, None),
+                ("1 MB segment 200", small.path, {}),
+                ("6 MB segment 200", large.path, {}),
+                ("6 MB segment 206 (64 KiB)", large.path, RANGE_64K),
             ]
-            print(f"wrk -t2 -c{args.connections} -d{args.seconds}s, {os.cpu_count()} CPUs")
-            for label, name, headers in cases:
-                url = f"{origin.url}/v/{VIDEO_ID}/{name}"
-                print(f"{label:28} {wrk(url, args.seconds, args.connections, headers)}")
+            targets = [
+                Target(config, case, base + path,
+                       {"If-None-Match": etags[config]} if headers is None else headers)
+                for case, path, headers in cases
+                for config, base in bases.items()
+            ]  # fmt: skip
+            print(
+                f"wrk -t2 -c{args.connections} -d{args.seconds}s, {args.runs} alternating "
+                "runs; origin 1 process, nginx worker_processes auto",
+                flush=True,
+            )
+            series = run_alternating(
+                targets, args.runs,
+                lambda t: run_wrk(
+                    t.url, seconds=args.seconds, connections=args.connections, headers=t.headers
+                ),
+            )  # fmt: skip
         finally:
+            if nginx is not None:
+                nginx.stop()
             origin.stop()
+    machine["load_average_after"] = machine_info()["load_average"]
+    print()
+    print(markdown_table(series, [NGINX]))
+    print(f"\nload average before {machine['load_average']}, after {machine['load_average_after']}")
+    path = write_results("origin_wrk", {
+        "machine": machine, "settings": vars(args), "results": series_json(series, [NGINX]),
+    })  # fmt: skip
+    print(f"results: {path}")
     return 0
 
 

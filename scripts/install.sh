@@ -2,15 +2,14 @@
 # Install vodstack and everything it needs on Debian/Ubuntu into ./.venv.
 #   scripts/install.sh          what `vodstack serve` needs (ffmpeg, Python, the package, hls.js)
 #   scripts/install.sh --test   also what the test suite needs (Redis, Chromium, test packages)
-#   scripts/install.sh --bench  also what the benchmarks need (the test needs, nginx, wrk)
+#   scripts/install.sh --bench  the same as --test (the benchmarks need nginx and wrk too)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 with_tests=0
-with_bench=0
 case "${1:-}" in
   --test) with_tests=1 ;;
-  --bench) with_tests=1; with_bench=1 ;;
+  --bench) with_tests=1 ;;
   "") ;;
   *) echo "usage: scripts/install.sh [--test|--bench]" >&2; exit 2 ;;
 esac
@@ -20,11 +19,9 @@ if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
 
 wanted=(ffmpeg python3 python3-venv ca-certificates)
 if [ "$with_tests" = 1 ]; then
-  wanted+=(redis-server chromium)
-fi
-if [ "$with_bench" = 1 ]; then
-  wanted+=(wrk)
-  command -v nginx >/dev/null 2>&1 || wanted+=(nginx-light)
+  # nginx and wrk: the benchmark harness is tested too.
+  wanted+=(redis-server chromium wrk)
+  command -v nginx >/dev/null 2>&1 || wanted+=(nginx)
 fi
 command -v npm >/dev/null 2>&1 || wanted+=(nodejs npm)
 
