@@ -54,6 +54,7 @@ from edge_cache.upstreams import NoUpstreamAvailable, UpstreamError, UpstreamPoo
 from vodstack.access import request_id_of
 from vodstack.errors import ApiError, ErrorCode
 from vodstack.request_ids import current_request_id
+from vodstack.web import error_response
 
 log = logging.getLogger(__name__)
 
@@ -719,12 +720,19 @@ async def _client_body(
         yield chunk
 
 
-async def no_expect_handler(request: web.Request) -> None:
+async def no_expect_handler(request: web.Request) -> web.Response | None:
     """Expect handler for proxied routes: 100-continue is answered only once the upstream
-    asks for the body (`EdgeProxy._forward`); other expectations fail (RFC 9110 §10.1.1)."""
+    asks for the body (`EdgeProxy._forward`); other expectations fail (RFC 9110 §10.1.1).
+
+    The refusal is returned, not raised: expect handlers run before the middlewares, so
+    an exception would reach aiohttp as a server error.
+    """
     expect = request.headers.get("Expect", "")
     if request.version >= HttpVersion11 and expect.strip().lower() != "100-continue":
-        raise ApiError(ErrorCode.EXPECTATION_FAILED, f"Unknown expectation: {expect[:64]!r}.")
+        return error_response(
+            ApiError(ErrorCode.EXPECTATION_FAILED, f"Unknown expectation: {expect[:64]!r}.")
+        )
+    return None
 
 
 def _validator_headers(entry: Entry) -> HeaderPairs:

@@ -241,3 +241,23 @@ def test_every_family_is_described_once(tmp_path: Path) -> None:
     parsed = Scrape.parse(body.decode())
     assert parsed.families["vodstack_edge_upstream_breaker_state"] == "gauge"
     assert parsed.families["vodstack_edge_requests"] == "counter"
+
+
+async def test_an_unknown_expectation_is_417_counted_with_its_id() -> None:
+    """Refused by the expect handler, before any middleware: still a JSON 417 (never a
+    500), still counted, still answered with a request id."""
+    async with edge_in_front_of("http://127.0.0.1:9") as edge:
+        port = int(edge.url.rsplit(":", 1)[1])
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        try:
+            writer.write(
+                b"POST /x HTTP/1.1\r\nHost: x\r\nExpect: something-else\r\n"
+                b"Content-Length: 3\r\nX-Request-Id: expect-1\r\n\r\n"
+            )
+            head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1")
+        finally:
+            writer.close()
+        metrics = await scrape(edge.url, edge.http)
+    assert head.startswith("HTTP/1.1 417 ")
+    assert "X-Request-Id: expect-1" in head
+    assert metrics.value("vodstack_http_requests_total", method="POST", status="417") == 1
