@@ -7,13 +7,13 @@ import socket
 from aiohttp import web
 
 from edge_cache import admin
+from edge_cache.app import PROXIED
 from edge_cache.hitpath import HitObserver, HitServer, HitSite
+from edge_cache.hitrecord import HitRecorder
+from vodstack.access import ACCESS
 
 DEFAULT_KEEPALIVE = 75.0
 """aiohttp's default keep-alive timeout, kept for connections on the hit path."""
-
-HIT_OBSERVER: web.AppKey[HitObserver] = web.AppKey("edge_hit_observer")
-"""Set by the app when answers on the hit path are to be recorded (metrics, access log)."""
 
 
 def edge_site(
@@ -32,7 +32,9 @@ def edge_site(
             return web.SockSite(runner, sock)
         return web.TCPSite(runner, host, port, reuse_port=reuse_port or None)
     proxy = app[admin.PROXY]
-    observer = app.get(HIT_OBSERVER)
+    observer: HitObserver | None = None
+    if ACCESS in app and PROXIED in app:
+        observer = HitRecorder(app, app[PROXIED].canonical, proxy.metrics)
 
     def hits(server: web.Server) -> HitServer:
         keepalive = float(server._kwargs.get("keepalive_timeout", DEFAULT_KEEPALIVE))

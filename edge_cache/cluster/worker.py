@@ -26,6 +26,7 @@ from edge_cache.cluster.link import SiblingLink
 from edge_cache.cluster.supervisor import WorkerSpec, listening_socket
 from edge_cache.serving import edge_site
 from vodstack.logs import setup_logging
+from vodstack.metrics import Metrics
 from vodstack.server import (
     MAX_FIELD_SIZE,
     MAX_HEADERS,
@@ -50,7 +51,8 @@ async def serve(control: str, index: int) -> int:
     settings = spec.settings
     setup_logging(settings.log_level, settings.log_format)
 
-    app = create_app(settings)
+    metrics = Metrics()
+    app = create_app(settings, metrics=metrics)
     proxy = app[admin.PROXY]
     link = SiblingLink(
         reader, writer, index=index, count=spec.count, proxy=proxy, seen=welcome[2]
@@ -58,6 +60,8 @@ async def serve(control: str, index: int) -> int:
     proxy.store.listener = link
     app[SIBLINGS] = link
     link.answerers["stats"] = lambda _payload: _local_stats(app)
+    link.answerers["metrics"] = lambda _payload: metrics.collected()
+    metrics.peers = lambda: link.ask("metrics")
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
