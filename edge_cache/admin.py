@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hmac
 import json
+import os
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
@@ -148,6 +149,7 @@ def local_stats(app: web.Application) -> dict[str, Any]:
         "counters": dict(proxy.stats),
         "warming": app[WARMER].running,
         "upstreams": proxy.pool.status(),
+        "pid": os.getpid(),
     }
 
 
@@ -186,6 +188,18 @@ def merge_stats(parts: list[dict[str, Any]]) -> dict[str, Any]:
         "warming": sum(part["warming"] for part in parts),
         "upstreams": list(upstreams.values()),
         "processes": len(parts),
+        "workers": sorted(
+            (
+                {
+                    "pid": part.get("pid"),
+                    "entries": part["cache"]["entries"],
+                    "bytes": part["cache"]["bytes"],
+                    "hits": part["counters"].get("hit", 0),
+                }
+                for part in parts
+            ),
+            key=lambda worker: worker["pid"] or 0,
+        ),
     }
 
 
