@@ -8,8 +8,9 @@ store API (with their content type and Cache-Control):
   1. nginx static: the store's files served by nginx with sendfile (the bar for "serving
      bytes from disk");
   2. nginx proxy_cache: nginx caching in front of `vodstack origin`, every request a hit;
-  3. vodstack edge xN: `vodstack edge --processes N` in front of `vodstack origin`, every
-     request a hit, for each N of --edge-processes (default: 1 and one per CPU);
+  3. vodstack edge: `vodstack edge` in front of `vodstack origin`, every request a hit;
+     with --edge-processes 1 2 one configuration per process count ("vodstack edge x1",
+     "vodstack edge x2"), else the edge's default (one process per CPU);
   4. vodstack origin: the origin reading the local store.
 Each is measured with `wrk -t2 -cN -dS --latency`, all of them in turn, `--runs` rounds
 (A B C D A B C D ...). Prints medians, p50/p90/p99, errors and each configuration's
@@ -20,7 +21,6 @@ a markdown table; writes everything to bench/results/http_vs_nginx-<time>.json.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import tempfile
 import time
@@ -43,8 +43,8 @@ ORIGIN = "vodstack origin"
 PEERS = (NGINX_STATIC, NGINX_CACHE)
 
 
-def edge_name(processes: int) -> str:
-    return f"vodstack edge x{processes}"
+def edge_name(processes: int | None) -> str:
+    return "vodstack edge" if processes is None else f"vodstack edge x{processes}"
 
 
 def warm(base: str, obj: BenchObject) -> str | None:
@@ -70,8 +70,9 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--nginx-workers", default="auto", help="worker_processes (default auto)")
     parser.add_argument(
-        "--edge-processes", type=int, nargs="+", default=sorted({1, os.cpu_count() or 1}),
-        help="one edge configuration per process count (default: 1 and one per CPU)",
+        "--edge-processes", type=int, nargs="+", default=[None],
+        help="one edge configuration per process count (default: the edge's own, one per "
+        "CPU); e.g. `--edge-processes 1 2`",
     )
     parser.add_argument("--only", nargs="+", help="measure only these configurations")
     args = parser.parse_args()
@@ -90,7 +91,7 @@ def main() -> int:
             edges = {}
             for processes in args.edge_processes:
                 edge = start_edge(origin.url, log_dir=root, processes=processes,
-                                  name=f"edge-x{processes}")  # fmt: skip
+                                  name=f"edge-x{processes or 'default'}")  # fmt: skip
                 started.append(edge)
                 edges[edge_name(processes)] = edge.url
             static = Nginx(
@@ -123,7 +124,8 @@ def main() -> int:
             print(
                 f"wrk -t{args.threads} -c{args.connections} -d{args.seconds}s --latency, "
                 f"{args.runs} alternating runs; nginx worker_processes {args.nginx_workers}, "
-                f"vodstack edge with {args.edge_processes} process(es), vodstack origin 1 process",
+                f"vodstack edge with {args.edge_processes} process(es) (None: one per CPU), "
+                f"vodstack origin 1 process; edge access logs off, as nginx's",
                 flush=True,
             )
             series = run_alternating(

@@ -190,6 +190,8 @@ class StoredWire:
     __slots__ = ("get_fields", "head_fields", "tail")
 
     def __init__(self, headers: tuple[tuple[str, str], ...], body_length: int) -> None:
+        # The request id is the request's own (added per answer), never the stored one.
+        headers = tuple(pair for pair in headers if pair[0].lower() != "x-request-id")
         names = {name.lower() for name, _ in headers}
         # UTF-8, as aiohttp writes fields (stored values come from aiohttp's client parser,
         # which refuses line breaks in them).
