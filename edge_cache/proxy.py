@@ -307,7 +307,7 @@ class EdgeProxy:
                     else:
                         return await self._relay(request, resp, kept, facts, "MISS")
                 else:
-                    body, complete = await _read_up_to(resp, self.store.max_object)
+                    body, complete = await _read_up_to(resp, self.store.max_object, self.store)
                     if not complete:
                         return await self._relay(request, resp, kept, facts, "MISS", prefix=body)
                     entry = Entry(
@@ -411,7 +411,7 @@ class EdgeProxy:
                         or _too_big(resp.content_length, self.store.max_object)
                     ):
                         return None
-                    body, complete = await _read_up_to(resp, self.store.max_object)
+                    body, complete = await _read_up_to(resp, self.store.max_object, self.store)
                     if not complete:
                         return None
                     fresh = Entry(
@@ -469,7 +469,7 @@ class EdgeProxy:
                 ):
                     self.store.remove(entry)
                     return
-                body, complete = await _read_up_to(resp, self.store.max_object)
+                body, complete = await _read_up_to(resp, self.store.max_object, self.store)
                 if not complete:
                     self.store.remove(entry)
                     return
@@ -799,16 +799,36 @@ def _too_big(length: int | None, limit: int) -> bool:
     return length is not None and length > limit
 
 
-async def _read_up_to(resp: aiohttp.ClientResponse, limit: int) -> tuple[bytes, bool]:
-    """(body, True) when the whole body fits in `limit` bytes; else (what was read, False)."""
+async def _read_up_to(
+    resp: aiohttp.ClientResponse, limit: int, store: ResponseStore | None = None
+) -> tuple[bytes, bool]:
+    """(body, True) when the whole body fits in `limit` bytes; else (what was read, False).
+
+    With `store`, the bytes being read count against its capacity while they are read
+    (`ResponseStore.reserve`): concurrent fills evict stored entries instead of adding
+    to the memory the cache takes. The caller stores the body right after (no await in
+    between) or drops it.
+    """
     chunks: list[bytes] = []
     size = 0
-    async for chunk in resp.content.iter_any():
-        chunks.append(chunk)
-        size += len(chunk)
-        if size > limit:
-            return b"".join(chunks), False
-    return b"".join(chunks), True
+    reserved = 0
+    try:
+        if store is not None and resp.content_length is not None:
+            reserved = min(resp.content_length, limit + 1)
+            store.reserve(reserved)
+        async for chunk in resp.content.iter_any():
+            chunks.append(chunk)
+            size += len(chunk)
+            if store is not None and size > reserved:
+                store.reserve(size - reserved)
+                reserved = size
+            if size > limit:
+                return b"".join(chunks), False
+        return b"".join(chunks), True
+    finally:
+        if reserved:
+            assert store is not None
+            store.release(reserved)
 
 
 def _api_error(exc: UpstreamError) -> ApiError:

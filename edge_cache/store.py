@@ -180,6 +180,18 @@ class ResponseStore:
             self.listener.stored(entry)
         return True
 
+    def reserve(self, size: int) -> None:
+        """Count `size` bytes being read (not stored yet) against the capacity, evicting
+        what must go to make room; `release` them once read."""
+        self._lru.reserve(size)
+
+    def release(self, size: int) -> None:
+        self._lru.release(size)
+
+    @property
+    def reserved(self) -> int:
+        return self._lru.reserved
+
     def peek(self, variant: tuple[str, Selecting]) -> Entry | None:
         """The entry stored for this variant, if any (recency untouched)."""
         return self._lru.peek(variant)

@@ -4,13 +4,14 @@ the control channel's frames, and adding up stats and metrics of several process
 
 from __future__ import annotations
 
+import asyncio
 import pickle
 
 import pytest
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from edge_cache.admin import merge_stats
-from edge_cache.cluster import frames
+from edge_cache.cluster import frames, replicas
 from edge_cache.cluster.purges import PurgeLog
 from edge_cache.rules import analyse_response
 from edge_cache.store import Entry
@@ -136,15 +137,19 @@ def _entry(body: bytes = b"body") -> Entry:
     )  # fmt: skip
 
 
-def test_a_replica_frame_carries_the_whole_entry() -> None:
+async def test_a_replica_frame_carries_the_whole_entry() -> None:
     entry = _entry(b"x" * 70_000)
-    header, meta, body = frames.replica(7, entry)
-    length, kind = frames.HEADER.unpack(header[: frames.HEADER.size])
-    payload = header[frames.HEADER.size:] + meta + body
-    assert kind == frames.REPLICA and length == len(payload)
-    base, copy = frames.read_replica(payload)
-    assert base == 7 and copy.body == entry.body and copy.facts == entry.facts
+    pieces = replicas.encode(7, entry)
+    reader = asyncio.StreamReader()
+    reader.feed_data(b"".join(pieces) + frames.message("ready"))
+    reader.feed_eof()
+    kind, (header, meta, body, whole) = await frames.read_frame(reader)
+    assert kind == frames.REPLICA and [header, meta, body, whole] == pieces
+    assert whole == frames.WHOLE
+    base, copy = replicas.decode(meta, body)
+    assert base == 7 and copy.body is body and copy.facts == entry.facts
     assert copy.headers == entry.headers and copy.size == entry.size
+    assert await frames.read_frame(reader) == (frames.MESSAGE, [frames.message("ready")[5:]])
     message = frames.message("purge", 1, "/v/", True)
     assert frames.read_message(message[frames.HEADER.size:]) == ("purge", 1, "/v/", True)
     with pytest.raises(frames.FrameError):
@@ -203,3 +208,55 @@ def test_stats_of_several_processes_add_up() -> None:
     assert upstream["healthy"] is False and upstream["breaker"] == "open"
     assert upstream["requests"] == 6
     assert [w["pid"] for w in merged["workers"]] == [10, 20]
+
+
+def test_bytes_being_read_count_against_the_capacity() -> None:
+    from edge_cache.lru import ByteLRU
+
+    lru: ByteLRU[str, str] = ByteLRU(100)
+    for key in "abcd":
+        lru.put(key, key, 20)
+    lru.reserve(50)  # a fill of 50 bytes starts: a and b make room
+    assert list(lru.keys()) == ["c", "d"] and lru.total + lru.reserved == 90
+    lru.release(50)
+    assert lru.put("e", "e", 50) and list(lru.keys()) == ["c", "d", "e"]
+    lru.reserve(500)  # more than the capacity: all but the most recent go
+    assert list(lru.keys()) == ["e"]
+    lru.release(500)
+    assert lru.reserved == 0
+
+
+async def test_a_copy_cut_off_by_its_dying_sender_reaches_the_others_as_broken() -> None:
+    """The supervisor relays copies piece by piece; when the sender's channel ends halfway,
+    the frame is completed with filler and marked broken, and messages queued meanwhile
+    follow it intact."""
+    import socket
+
+    from edge_cache.cluster.supervisor import Supervisor
+    from vodstack.settings import Settings
+
+    supervisor = Supervisor(Settings(upstream=("http://o",)), 2)
+    origin, target = supervisor.workers
+    ours, theirs = socket.socketpair()
+    _unused, target.writer = await asyncio.open_connection(sock=ours)
+    target.ready = True
+    receiving, _writer = await asyncio.open_connection(sock=theirs)
+
+    pieces = replicas.encode(3, _entry(b"y" * 300_000))
+    frame = b"".join(pieces)
+    sender = asyncio.StreamReader()
+    sender.feed_data(frame[frames.HEADER.size:150_000])  # then the sender dies
+    sender.feed_eof()
+    length, _kind = frames.HEADER.unpack(frame[: frames.HEADER.size])
+    relaying = asyncio.create_task(
+        supervisor._relay(origin, frame[: frames.HEADER.size], length, sender)
+    )
+    await asyncio.sleep(0)
+    target.send(frames.message("purged", 1, "/v/", True, 0, None))  # waits for the copy
+    with pytest.raises(asyncio.IncompleteReadError):
+        await relaying
+    kind, got = await frames.read_frame(receiving)
+    assert kind == frames.REPLICA and got[3] == frames.BROKEN and got[1] == pieces[1]
+    kind, (payload,) = await frames.read_frame(receiving)
+    assert frames.read_message(payload) == ("purged", 1, "/v/", True, 0, None)
+    target.writer.close()

@@ -3,8 +3,13 @@
 A frame is `!IB` (payload length, kind) then the payload. MESSAGE payloads are pickled
 tuples (the channel links processes of one edge, started by the same parent, over a unix
 socket in a 0700 directory: nothing else can write to it). REPLICA payloads carry a stored
-response: a pickled description, then the body bytes as they are, so that the supervisor
-relays them without decoding and nobody copies the body more than reading it takes.
+response (`edge_cache.cluster.replicas`): `!I` description length, the pickled
+description, the body bytes as they are, and one byte: 1 when the frame is whole. The
+supervisor relays a replica piece by piece as it arrives; if its sender dies halfway it
+pads the frame and ends it with 0, and the receivers drop it. Readers get a replica as
+pieces, the body read into its own bytes object (no copy beyond reading it).
+
+This module imports nothing heavy: the supervisor uses it.
 """
 
 from __future__ import annotations
@@ -14,13 +19,12 @@ import pickle
 import struct
 from typing import Any
 
-from edge_cache.rules import ResponseFacts
-from edge_cache.store import Entry
-
 HEADER = struct.Struct("!IB")
 META_LENGTH = struct.Struct("!I")
 MESSAGE = 1
 REPLICA = 2
+WHOLE = b"\x01"
+BROKEN = b"\x00"
 MAX_FRAME = 2**31
 """Refuse anything larger: a stored response is bounded by the cache's object limit."""
 
@@ -34,32 +38,9 @@ def message(*fields: Any) -> bytes:
     return HEADER.pack(len(payload), MESSAGE) + payload
 
 
-def replica(base: int, entry: Entry) -> list[bytes]:
-    """The frame pieces of a stored response; `base` is the last purge the sender had
-    applied when it stored it (`edge_cache.cluster.purges`)."""
-    meta = pickle.dumps(
-        (base, entry.key, entry.selecting, entry.status, entry.reason, entry.headers,
-         entry.facts),
-        protocol=pickle.HIGHEST_PROTOCOL,
-    )  # fmt: skip
-    length = META_LENGTH.size + len(meta) + len(entry.body)
-    return [HEADER.pack(length, REPLICA) + META_LENGTH.pack(len(meta)), meta, entry.body]
-
-
-def read_replica(payload: bytes) -> tuple[int, Entry]:
-    (meta_length,) = META_LENGTH.unpack_from(payload)
-    start = META_LENGTH.size
-    base, key, selecting, status, reason, headers, facts = pickle.loads(
-        payload[start:start + meta_length]
-    )
-    if not isinstance(facts, ResponseFacts):
-        raise FrameError("a replica without response facts")
-    body = payload[start + meta_length:]
-    entry = Entry(
-        key=key, selecting=selecting, status=status, reason=reason, headers=headers,
-        body=body, facts=facts,
-    )  # fmt: skip
-    return base, entry
+def replica_pieces(meta: bytes, body: bytes) -> list[bytes]:
+    length = META_LENGTH.size + len(meta) + len(body) + len(WHOLE)
+    return [HEADER.pack(length, REPLICA) + META_LENGTH.pack(len(meta)), meta, body, WHOLE]
 
 
 def read_message(payload: bytes) -> tuple[Any, ...]:
@@ -69,10 +50,19 @@ def read_message(payload: bytes) -> tuple[Any, ...]:
     return fields
 
 
-async def read_frame(reader: asyncio.StreamReader) -> tuple[int, bytes, bytes]:
-    """(kind, header bytes, payload) of the next frame; IncompleteReadError at the end."""
+async def read_frame(reader: asyncio.StreamReader) -> tuple[int, list[bytes]]:
+    """(MESSAGE, [payload]) or (REPLICA, [header, meta, body, WHOLE or BROKEN]) for the
+    next frame; IncompleteReadError at the end of the stream."""
     header = await reader.readexactly(HEADER.size)
     length, kind = HEADER.unpack(header)
     if kind not in (MESSAGE, REPLICA) or length > MAX_FRAME:
         raise FrameError(f"bad frame header: kind {kind}, length {length}")
-    return kind, header, await reader.readexactly(length)
+    if kind == MESSAGE:
+        return kind, [await reader.readexactly(length)]
+    meta_header = await reader.readexactly(META_LENGTH.size)
+    (meta_length,) = META_LENGTH.unpack(meta_header)
+    if meta_length > length - META_LENGTH.size - len(WHOLE):
+        raise FrameError("a replica whose description is longer than the frame")
+    meta = await reader.readexactly(meta_length)
+    body = await reader.readexactly(length - META_LENGTH.size - meta_length - len(WHOLE))
+    return kind, [header + meta_header, meta, body, await reader.readexactly(len(WHOLE))]

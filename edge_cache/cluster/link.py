@@ -19,14 +19,14 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from edge_cache.cluster import frames
+from edge_cache.cluster import frames, replicas
 from edge_cache.cluster.purges import PurgeLog
 from edge_cache.proxy import EdgeProxy
 from edge_cache.store import Entry
 
 log = logging.getLogger(__name__)
 
-REPLICA_BACKLOG = 64 * 1024 * 1024
+REPLICA_BACKLOG = 2 * 1024 * 1024
 """Bytes waiting to go to the supervisor beyond which copies are dropped."""
 ASK_TIMEOUT = 5.0
 """Longest wait for the other processes' answers (the supervisor answers after 3 s)."""
@@ -56,10 +56,6 @@ class SiblingLink:
         self._next_request = 0
         self._waiting: dict[int, asyncio.Future[list[Any]]] = {}
         self._last_tally: asyncio.Future[list[Any]] | None = None
-        self.replicas_sent = 0
-        self.replicas_dropped = 0
-        self.replicas_kept = 0
-        self.replicas_refused = 0
         self._closed = False
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -70,10 +66,10 @@ class SiblingLink:
             return
         transport = self.writer.transport
         if transport.is_closing() or transport.get_write_buffer_size() > REPLICA_BACKLOG:
-            self.replicas_dropped += 1
+            self.proxy.stats["copies_dropped"] += 1
             return
-        self.writer.writelines(frames.replica(self.purges.seen, entry))
-        self.replicas_sent += 1
+        self.writer.writelines(replicas.encode(self.purges.seen, entry))
+        self.proxy.stats["copies_sent"] += 1
 
     def removed(self, target: str, is_prefix: bool) -> None:
         if self._closed:
@@ -110,27 +106,29 @@ class SiblingLink:
         """Read the channel until the supervisor closes it (then the worker stops)."""
         try:
             while True:
-                kind, _header, payload = await frames.read_frame(self.reader)
+                kind, pieces = await frames.read_frame(self.reader)
                 if kind == frames.REPLICA:
-                    self._replica(payload)
+                    if pieces[3] == frames.WHOLE:  # else its sender died while sending it
+                        self._replica(pieces[1], pieces[2])
                 else:
-                    self._message(frames.read_message(payload))
+                    self._message(frames.read_message(pieces[0]))
         except (asyncio.IncompleteReadError, ConnectionError):
             pass
         finally:
             self.close()
 
-    def _replica(self, payload: bytes) -> None:
-        base, entry = frames.read_replica(payload)
+    def _replica(self, meta: bytes, body: bytes) -> None:
+        base, entry = replicas.decode(meta, body)
         store = self.proxy.store
+        stats = self.proxy.stats
         if not self.purges.admits(entry.key, base):
-            self.replicas_refused += 1
+            stats["copies_refused"] += 1
             return
         existing = store.peek(entry.variant)
         if existing is not None and existing.facts.response_time >= entry.facts.response_time:
             return
         if store.put(entry, share=False):
-            self.replicas_kept += 1
+            stats["copies_kept"] += 1
 
     def _message(self, fields: tuple[Any, ...]) -> None:
         name = fields[0]

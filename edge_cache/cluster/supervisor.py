@@ -22,6 +22,7 @@ import dataclasses
 import itertools
 import logging
 import os
+import pickle
 import shutil
 import signal
 import socket
@@ -33,16 +34,20 @@ from pathlib import Path
 from typing import Any
 
 from edge_cache.cluster import frames
-from vodstack.server import SHUTDOWN_TIMEOUT, announce
+from vodstack.logs import json_enabled, setup_logging
 from vodstack.settings import Settings
 
 log = logging.getLogger(__name__)
 
+WORKER_SHUTDOWN = 30.0
+"""`vodstack.server.SHUTDOWN_TIMEOUT`: how long a worker lets running requests finish (not
+imported: this module keeps the supervisor process free of aiohttp)."""
 CONTROL_NAME = "control.sock"
 GATHER_TIMEOUT = 3.0
 START_TIMEOUT = 60.0
-REPLICA_BACKLOG = 64 * 1024 * 1024
+REPLICA_BACKLOG = 2 * 1024 * 1024
 """Bytes waiting for one worker beyond which copies for it are dropped."""
+RELAY_PIECE = 256 * 1024
 RESTART_DELAY = 0.5
 MAX_RESTART_DELAY = 10.0
 YOUNG = 5.0
@@ -129,11 +134,27 @@ class _Worker:
     delay: float = RESTART_DELAY
     restarts: int = 0
     dropped: int = 0
+    relaying: bool = False
+    """A copy is being passed on to this worker piece by piece: other frames wait."""
+    waiting: list[bytes] = field(default_factory=list)
 
     def send(self, data: bytes) -> None:
+        """Send a whole frame (after the copy being relayed to this worker, if any)."""
+        if self.relaying:
+            self.waiting.append(data)
+        else:
+            self.write(data)
+
+    def write(self, data: bytes) -> None:
         writer = self.writer
         if writer is not None and not writer.transport.is_closing():
             writer.write(data)
+
+    def relayed(self) -> None:
+        self.relaying = False
+        waiting, self.waiting = self.waiting, []
+        for data in waiting:
+            self.write(data)
 
 
 @dataclass(eq=False)
@@ -190,7 +211,10 @@ class Supervisor:
             if not await self._wait_until_ready():
                 print(f"vodstack: {self.name} did not start: {self._failed}", file=sys.stderr)
                 return 1
-            announce(self.name, base_url(self.settings.host, self.addresses))
+            url = base_url(self.settings.host, self.addresses)
+            if not json_enabled():  # as vodstack.server.announce
+                print(f"{self.name} listening on {url}", flush=True)
+            log.info("%s listening on %s", self.name, url, extra={"url": url})
             log.info("%s: %d worker processes", self.name, self.count)
             await self._stop.wait()
             log.info("%s stopping", self.name)
@@ -267,7 +291,7 @@ class Supervisor:
                 process.send_signal(signal.SIGTERM)
         if running:
             _done, late = await asyncio.wait(
-                [asyncio.ensure_future(p.wait()) for p in running], timeout=SHUTDOWN_TIMEOUT + 5
+                [asyncio.ensure_future(p.wait()) for p in running], timeout=WORKER_SHUTDOWN + 5
             )
             if late:
                 for process in running:
@@ -285,8 +309,8 @@ class Supervisor:
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         worker: _Worker | None = None
         try:
-            kind, _header, payload = await frames.read_frame(reader)
-            hello = frames.read_message(payload) if kind == frames.MESSAGE else ()
+            kind, pieces = await frames.read_frame(reader)
+            hello = frames.read_message(pieces[0]) if kind == frames.MESSAGE else ()
             if len(hello) != 3 or hello[0] != "hello" or not 0 <= hello[1] < self.count:
                 raise frames.FrameError(f"expected hello, got {hello[:2]!r}")
             worker = self.workers[hello[1]]
@@ -296,11 +320,15 @@ class Supervisor:
             spec = WorkerSpec(self.worker_settings, worker.index, self.count, self.addresses)
             worker.send(frames.message("welcome", spec, self.seq))
             while True:
-                kind, header, payload = await frames.read_frame(reader)
-                if kind == frames.REPLICA:
-                    self._relay(worker, header, payload)
-                else:
+                header = await reader.readexactly(frames.HEADER.size)
+                length, kind = frames.HEADER.unpack(header)
+                if kind == frames.REPLICA and length <= frames.MAX_FRAME:
+                    await self._relay(worker, header, length, reader)
+                elif kind == frames.MESSAGE and length <= frames.MAX_FRAME:
+                    payload = await reader.readexactly(length)
                     self._on_message(worker, frames.read_message(payload))
+                else:
+                    raise frames.FrameError(f"bad frame header: kind {kind}, length {length}")
         except (asyncio.IncompleteReadError, ConnectionError):
             pass
         except frames.FrameError as exc:
@@ -313,15 +341,42 @@ class Supervisor:
                     self._answered(gather, worker.index, None, counted=False)
             writer.close()
 
-    def _relay(self, origin: _Worker, header: bytes, payload: bytes) -> None:
+    async def _relay(
+        self, origin: _Worker, header: bytes, length: int, reader: asyncio.StreamReader
+    ) -> None:
+        """Pass a copied response on to the other workers as it arrives, piece by piece:
+        the supervisor never holds a whole body. A worker whose channel is backed up when
+        the copy starts does not get it (it will fetch the object itself if asked)."""
+        targets = []
         for worker in self.workers:
             if worker is origin or worker.writer is None or not worker.ready:
                 continue
-            transport = worker.writer.transport
-            if transport.get_write_buffer_size() > REPLICA_BACKLOG:
+            if worker.relaying or (
+                worker.writer.transport.get_write_buffer_size() > REPLICA_BACKLOG
+            ):
                 worker.dropped += 1
                 continue
-            worker.writer.writelines((header, payload))
+            targets.append(worker)
+            worker.relaying = True
+            worker.write(header)
+        left = length
+        try:
+            while left:
+                piece = await reader.read(min(left, RELAY_PIECE))
+                if not piece:
+                    raise asyncio.IncompleteReadError(b"", left)
+                left -= len(piece)
+                for worker in targets:
+                    worker.write(piece)
+        except (asyncio.IncompleteReadError, ConnectionError):
+            # The sender died halfway: end the frame as broken so the others drop it.
+            filler = b"\0" * (left - len(frames.BROKEN)) + frames.BROKEN if left else b""
+            for worker in targets:
+                worker.write(filler)
+            raise
+        finally:
+            for worker in targets:
+                worker.relayed()
 
     def _on_message(self, worker: _Worker, fields: tuple[Any, ...]) -> None:
         name = fields[0]
@@ -394,7 +449,49 @@ class Supervisor:
         )
 
 
+def exec_supervisor(settings: Settings, processes: int) -> None:
+    """Become the supervisor: this process (its pid kept) is replaced by a fresh
+    `python -m edge_cache.cluster.supervisor`, which imports only what supervising needs
+    (no aiohttp: some 20 MB less than the command line that chose it). The settings go
+    through an inherited pipe, never argv. Returns only if exec fails."""
+    read, write = os.pipe()
+    data = pickle.dumps((settings, processes), protocol=pickle.HIGHEST_PROTOCOL)
+    if len(data) > 60_000:  # more than a pipe holds without a reader
+        os.close(read)
+        os.close(write)
+        return
+    os.write(write, data)
+    os.close(write)
+    os.set_inheritable(read, True)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    try:
+        os.execv(sys.executable, [sys.executable, "-m", __name__, str(read)])
+    except OSError:
+        os.close(read)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m edge_cache.cluster.supervisor FD`: settings and process count, pickled,
+    on the inherited file descriptor FD (see `exec_supervisor`)."""
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 1 or not args[0].isdigit():
+        print("usage: python -m edge_cache.cluster.supervisor FD", file=sys.stderr)
+        return 2
+    with os.fdopen(int(args[0]), "rb") as source:
+        settings, processes = pickle.load(source)
+    setup_logging(settings.log_level, settings.log_format)
+    try:
+        return asyncio.run(Supervisor(settings, processes).run())
+    except KeyboardInterrupt:
+        return 130
+
+
 def default_processes() -> int:
     return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (
         os.cpu_count() or 1
     ))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -24,6 +24,7 @@ from edge_cache.app import create_app
 from edge_cache.cluster import frames
 from edge_cache.cluster.link import SiblingLink
 from edge_cache.cluster.supervisor import WorkerSpec, listening_socket
+from edge_cache.memory import return_large_blocks_to_the_os
 from edge_cache.serving import edge_site
 from vodstack.logs import setup_logging
 from vodstack.metrics import Metrics
@@ -43,8 +44,8 @@ SIBLINGS: web.AppKey[SiblingLink] = admin.SIBLINGS
 async def serve(control: str, index: int) -> int:
     reader, writer = await asyncio.open_unix_connection(control)
     writer.write(frames.message("hello", index, os.getpid()))
-    kind, _header, payload = await frames.read_frame(reader)
-    welcome = frames.read_message(payload) if kind == frames.MESSAGE else ()
+    kind, pieces = await frames.read_frame(reader)
+    welcome = frames.read_message(pieces[0]) if kind == frames.MESSAGE else ()
     if len(welcome) != 3 or welcome[0] != "welcome" or not isinstance(welcome[1], WorkerSpec):
         raise frames.FrameError("the supervisor sent no welcome")
     spec: WorkerSpec = welcome[1]
@@ -108,6 +109,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("usage: python -m edge_cache.cluster.worker CONTROL_SOCKET INDEX", file=sys.stderr)
         return 2
     install_event_loop_policy()
+    return_large_blocks_to_the_os()
     try:
         return asyncio.run(serve(args[0], int(args[1])))
     except KeyboardInterrupt:

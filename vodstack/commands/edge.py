@@ -7,7 +7,7 @@ import asyncio
 
 from vodstack.commands.common import add_settings_arguments, settings_from_args
 from vodstack.logs import setup_logging
-from vodstack.server import fail, install_event_loop_policy, run, serve_until_signal
+from vodstack.server import fail, run, serve_until_signal
 from vodstack.settings import Settings
 
 EDGE_SETTINGS = (
@@ -38,12 +38,15 @@ def main(args: argparse.Namespace) -> int:
     if not settings.upstream:
         return fail("edge needs at least one --upstream URL (or VODSTACK_UPSTREAM)")
     setup_logging(settings.log_level, settings.log_format)
-    from edge_cache.cluster.supervisor import Supervisor, default_processes
+    from edge_cache.cluster.supervisor import Supervisor, default_processes, exec_supervisor
 
     processes = settings.processes or default_processes()
     if processes == 1:
+        from edge_cache.memory import return_large_blocks_to_the_os
+
+        return_large_blocks_to_the_os()
         return run(serve(settings))
-    install_event_loop_policy()
+    exec_supervisor(settings, processes)  # returns only when exec is not possible
     try:
         return asyncio.run(Supervisor(settings, processes).run())
     except KeyboardInterrupt:
