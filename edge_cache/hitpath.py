@@ -42,7 +42,6 @@ from edge_cache.wire import (
     OtherRequest,
     RequestHead,
     read_head,
-    status_line,
 )
 
 log = logging.getLogger(__name__)
@@ -262,22 +261,20 @@ class HitProtocol(asyncio.Protocol):
         now = self._server.clock()
         facts = entry.facts
         age = facts.initial_age + (now - facts.response_time if now > facts.response_time else 0.0)
-        age_int = int(age) if age < DELTA_SECONDS_MAX else DELTA_SECONDS_MAX
         observer = self._server.observer
         request_id = observer.request_id(head) if observer is not None else None
-        extra = b""
-        if request_id is not None:
-            extra = b"X-Request-Id: " + request_id + b"\r\n"
-        if head.minor == 0:
+        extra = b"" if request_id is None else b"X-Request-Id: " + request_id + b"\r\n"
+        minor = head.minor
+        if minor == 0:
             if head.keep_alive:
                 extra += b"Connection: keep-alive\r\n"
         elif not head.keep_alive:
             extra += b"Connection: close\r\n"
         is_get = head.method == b"GET"
-        out = b"%s%sAge: %d\r\n%s%s\r\n" % (
-            status_line(head.minor, entry.status, entry.reason),
-            wire.get_fields if is_get else wire.head_fields,
-            age_int, wire.tail, extra,
+        out = b"%sAge: %d\r\n%s%s\r\n" % (
+            wire.heads[minor, is_get],
+            int(age) if age < DELTA_SECONDS_MAX else DELTA_SECONDS_MAX,
+            wire.tail, extra,
         )
         size = len(out)
         body = entry.body

@@ -174,7 +174,9 @@ class EdgeProxy:
             return None
         if entry.wire is None:
             try:
-                entry.wire = StoredWire(entry.headers, len(entry.body))
+                entry.wire = StoredWire(
+                    entry.status, entry.reason, entry.headers, len(entry.body)
+                )
             except UnicodeEncodeError:
                 return None  # aiohttp encodes fields the same way and would fail too
         if self.body_filter is not None and self.body_filter.may_rewrite(

@@ -25,17 +25,21 @@ MAX_HEAD = 8190 + 100 * 8190
 them with 400/431 under the same limits: line 8190 bytes, 100 fields)."""
 MAX_FIELDS = 100
 
-# RFC 9112 §3: request-line = method SP request-target SP HTTP-version. Only origin-form
-# targets (RFC 9112 §3.2.1) of visible ASCII; no fragment.
-_REQUEST_LINE = re.compile(rb"([!#$%&'*+\-.^_`|~0-9A-Za-z]+) (/[!-\"$-~]*) HTTP/1\.([01])")
-# RFC 9110 §5.5 / RFC 9112 §5: field-name ":" OWS field-value OWS, no obs-fold, no CTLs.
-_FIELDS = re.compile(rb"(?:[!#$%&'*+\-.^_`|~0-9A-Za-z]+:[\t\x20-\x7e\x80-\xff]*\r\n)*")
+# RFC 9112 §3: request-line = method SP request-target SP HTTP-version, only origin-form
+# targets (RFC 9112 §3.2.1) of visible ASCII, no fragment; then RFC 9110 §5.5 / RFC 9112
+# §5 fields: field-name ":" OWS field-value OWS, no obs-fold, no CTLs.
+_HEAD = re.compile(
+    rb"([!#$%&'*+\-.^_`|~0-9A-Za-z]+) (/[!-\"$-~]*) HTTP/1\.([01])\r\n"
+    rb"((?:[!#$%&'*+\-.^_`|~0-9A-Za-z]+:[\t\x20-\x7e\x80-\xff]*\r\n)*)"
+)
+# Request fields that need aiohttp to read the request itself.
+_HANDOVER_FIELDS = frozenset({b"transfer-encoding", b"expect", b"upgrade"})
 
 # Request fields that need the full path: bodies and expectations (aiohttp reads bodies),
 # preconditions and ranges (RFC 9110 §13, §14), request cache directives (RFC 9111 §5.2.1),
 # credentials (RFC 9111 §3.5).
 _FULL_PATH_FIELDS = frozenset({
-    b"content-length", b"transfer-encoding", b"expect", b"upgrade", b"te",
+    b"content-length", b"te",
     b"if-match", b"if-none-match", b"if-modified-since", b"if-unmodified-since", b"if-range",
     b"range", b"cache-control", b"authorization",
 })
@@ -91,17 +95,14 @@ def read_head(buf: bytes, start: int = 0) -> RequestHead | OtherRequest | _Hando
     end = buf.find(b"\r\n\r\n", start)
     if end < 0:
         return None if len(buf) - start <= MAX_HEAD else HANDOVER
-    line_end = buf.find(b"\r\n", start)
-    line = _REQUEST_LINE.fullmatch(buf, start, line_end)
-    if line is None or line_end - start > 8190:
+    head = _HEAD.fullmatch(buf, start, end + 2)  # request line and fields, all checked
+    if head is None:
         return HANDOVER
-    fields_start = line_end + 2
-    fields_end = end + 2
-    if _FIELDS.fullmatch(buf, fields_start, fields_end) is None:
-        return HANDOVER
+    method, target, version, block = head.groups()
     fields: dict[bytes, list[bytes]] = {}
-    if fields_end > fields_start:
-        lines = buf[fields_start:end].split(b"\r\n")
+    if block:
+        lines = block.split(b"\r\n")
+        lines.pop()  # after the last CRLF
         if len(lines) > MAX_FIELDS:
             return HANDOVER
         for raw in lines:
@@ -114,32 +115,29 @@ def read_head(buf: bytes, start: int = 0) -> RequestHead | OtherRequest | _Hando
                 fields[key] = [value.strip(b" \t")]
             else:
                 values.append(value.strip(b" \t"))
-    minor = line.group(3)[0] - 48
+    if len(target) > 8190:
+        return HANDOVER
+    minor = 1 if version == b"1" else 0
     host = fields.get(b"host")
     if minor == 1 and (host is None or len(host) != 1):
         return HANDOVER  # RFC 9112 §3.2: exactly one Host; aiohttp answers 400
-    if b"transfer-encoding" in fields or b"expect" in fields or b"upgrade" in fields:
+    if not _HANDOVER_FIELDS.isdisjoint(fields):
         return HANDOVER
     length = fields.get(b"content-length")
     if length is not None and (len(length) != 1 or length[0] != b"0"):
         return HANDOVER  # a body to read
-    keep_alive = _keep_alive(minor, fields.get(b"connection"))
+    connection = fields.get(b"connection")
+    keep_alive = minor == 1 if connection is None else _keep_alive(minor, connection)
     if keep_alive is None:
         return HANDOVER
-    method = line.group(1)
-    if method != b"GET" and method != b"HEAD":
+    if (method != b"GET" and method != b"HEAD") or not _FULL_PATH_FIELDS.isdisjoint(fields):
         return OtherRequest(end + 4)
-    for name in fields:
-        if name in _FULL_PATH_FIELDS:
-            return OtherRequest(end + 4)
-    return RequestHead(method, line.group(2), minor, keep_alive, fields, end + 4)
+    return RequestHead(method, target, minor, keep_alive, fields, end + 4)
 
 
-def _keep_alive(minor: int, connection: list[bytes] | None) -> bool | None:
+def _keep_alive(minor: int, connection: list[bytes]) -> bool | None:
     """RFC 9112 §9.3: HTTP/1.1 persists unless `close`; HTTP/1.0 only with `keep-alive`.
     None for other connection options (left to aiohttp)."""
-    if connection is None:
-        return minor == 1
     close = keep = False
     for value in connection:
         for token in value.split(b","):
@@ -180,27 +178,36 @@ NO_BODY_STATUSES = frozenset({204, 304})
 
 
 class StoredWire:
-    """A stored response's header fields as bytes, made once per entry.
+    """A stored response's status line and header fields as bytes, made once per entry.
 
     Sent as: status line, stored fields, `Age`, `X-Cache`, `Content-Length`, `Server`,
     per-request fields (request id, `Connection`), blank line, body — the fields and order
-    aiohttp writes for the same `web.Response`.
+    aiohttp writes for the same `web.Response`. `heads[(minor, is_get)]` is everything up
+    to `Age`; `tail` the fields after it.
     """
 
-    __slots__ = ("get_fields", "head_fields", "tail")
+    __slots__ = ("heads", "tail")
 
-    def __init__(self, headers: tuple[tuple[str, str], ...], body_length: int) -> None:
+    def __init__(
+        self, status: int, reason: str, headers: tuple[tuple[str, str], ...], body_length: int
+    ) -> None:
         # The request id is the request's own (added per answer), never the stored one.
         headers = tuple(pair for pair in headers if pair[0].lower() != "x-request-id")
         names = {name.lower() for name, _ in headers}
         # UTF-8, as aiohttp writes fields (stored values come from aiohttp's client parser,
         # which refuses line breaks in them).
         fields = "".join(f"{name}: {value}\r\n" for name, value in headers).encode("utf-8")
-        self.head_fields = fields
-        """For HEAD: no default Content-Type (aiohttp adds none to an empty body)."""
+        # aiohttp adds a Content-Type to a non-empty body, not to a HEAD answer (no body).
+        get_fields = fields
         if "content-type" not in names and body_length:
-            fields += b"Content-Type: application/octet-stream\r\n"
-        self.get_fields = fields
+            get_fields += b"Content-Type: application/octet-stream\r\n"
+        self.heads: dict[tuple[int, bool], bytes] = {
+            (minor, is_get): status_line(minor, status, reason) + (
+                get_fields if is_get else fields
+            )
+            for minor in (0, 1)
+            for is_get in (True, False)
+        }
         tail = b"X-Cache: HIT\r\nContent-Length: %d\r\n" % body_length
         if "server" not in names:
             tail += SERVER_LINE
