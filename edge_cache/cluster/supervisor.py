@@ -488,9 +488,11 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def default_processes() -> int:
-    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (
-        os.cpu_count() or 1
-    ))
+    """One worker per CPU this process may run on; 1 where the kernel does not spread
+    connections over SO_REUSEPORT sockets (only Linux does)."""
+    if not sys.platform.startswith("linux") or not hasattr(socket, "SO_REUSEPORT"):
+        return 1
+    return max(1, len(os.sched_getaffinity(0)))
 
 
 if __name__ == "__main__":
