@@ -19,6 +19,7 @@ from typing import Protocol
 import aiohttp
 from aiohttp import HttpVersion11, web
 from multidict import CIMultiDict
+from prometheus_client import CollectorRegistry
 from yarl import URL
 
 from edge_cache.collapse import Collapser, _Lead
@@ -34,6 +35,7 @@ from edge_cache.messages import (
     upstream_request_headers,
     with_via,
 )
+from edge_cache.metrics import EdgeMetrics
 from edge_cache.rules import (
     ERROR_STATUSES,
     RequestFacts,
@@ -49,7 +51,11 @@ from edge_cache.rules import (
 )
 from edge_cache.store import Entry, ResponseStore, selecting_values
 from edge_cache.upstreams import NoUpstreamAvailable, UpstreamError, UpstreamPool
+from edge_cache.wire import NO_BODY_STATUSES, RequestHead, StoredWire
+from vodstack.access import request_id_of
 from vodstack.errors import ApiError, ErrorCode
+from vodstack.request_ids import current_request_id
+from vodstack.web import error_response
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +82,10 @@ class BodyFilter(Protocol):
     def rewrite_headers(self, headers: CIMultiDict[str]) -> None:
         """Adjust the answer's fields for the rewritten body (e.g. make it private)."""
 
+    def may_rewrite(self, status: int, content_type: str | None) -> bool:
+        """Whether some request could want this answer rewritten (then the hit path leaves
+        it to the full path)."""
+
 
 MAX_FILTERED_BODY = 8 * 1024 * 1024
 
@@ -99,11 +109,13 @@ class EdgeProxy:
         pool: UpstreamPool,
         config: ProxyConfig,
         clock: Callable[[], float] = time.time,
+        metrics: EdgeMetrics | None = None,
     ) -> None:
         self.store = store
         self.pool = pool
         self.config = config
         self.clock = clock
+        self.metrics = metrics if metrics is not None else EdgeMetrics(CollectorRegistry())
         self.collapser: Collapser[Entry] = Collapser()
         self.stats: Counter[str] = Counter()
         self._refreshing: set[object] = set()
@@ -111,18 +123,68 @@ class EdgeProxy:
         self.upstream_fields: Callable[[str], HeaderPairs] = _no_upstream_fields
         """Extra request fields for upstream fetches of a key (e.g. a playback token)."""
         self.body_filter: BodyFilter | None = None
+        self.hit_key: Callable[[str], str | None] | None = None
+        """The cache key of a request target for the hit path, None to leave the request to
+        the full path (set by `edge_cache.signed.PlaybackGuard`); default: the target."""
 
     # ---------------------------------------------------------------- entry point
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
-        if not request.raw_path.startswith("/"):
-            # absolute-form (`GET http://host/...`), `*` or authority-form: this is a reverse
-            # proxy for its upstreams, never a forward proxy to another host.
-            raise ApiError(ErrorCode.BAD_REQUEST, "The request target must be a path.")
+        """Answer one request; each answer is counted by the X-Cache it carries."""
         method = request.method
-        if method == "GET" or method == "HEAD":
-            return await self._cacheable(request)
-        return await self._forward(request, "BYPASS", invalidate=True)
+        try:
+            if not request.raw_path.startswith("/"):
+                # absolute-form (`GET http://host/...`), `*` or authority-form: this is a
+                # reverse proxy for its upstreams, never a forward proxy to another host.
+                raise ApiError(ErrorCode.BAD_REQUEST, "The request target must be a path.")
+            if method == "GET" or method == "HEAD":
+                response = await self._cacheable(request)
+            else:
+                response = await self._forward(request, "BYPASS", invalidate=True)
+        except ApiError:
+            self.metrics.answered(None)
+            raise
+        x_cache = response.headers.get(X_CACHE)
+        self.metrics.answered(x_cache)
+        if isinstance(response, web.Response) and not response.prepared:
+            # Streamed answers counted their bytes as they went (see _stream).
+            body = response.body
+            size = len(body) if isinstance(body, bytes) and method != "HEAD" else 0
+            self.metrics.body_sent(x_cache, size)
+        return response
+
+    def fast_entry(self, head: RequestHead, now: float) -> Entry | None:
+        """The hit path's question (`edge_cache.hitpath`): a stored response that answers
+        this plain GET/HEAD as it is — fresh (RFC 9111 §4.2; the request has no cache
+        directives, preconditions, range or credentials: the hit path left those to the
+        full path), with a body that needs no per-request rewriting. Counted as a hit."""
+        target = head.target.decode("ascii")  # visible ASCII: checked by edge_cache.wire
+        key = target if self.hit_key is None else self.hit_key(target)
+        if key is None:
+            return None
+        entry = self.store.select(key, head.get_all)
+        if entry is None:
+            return None
+        facts = entry.facts
+        age = facts.initial_age + (now - facts.response_time if now > facts.response_time else 0.0)
+        if age >= facts.lifetime or facts.no_cache:
+            return None
+        status = entry.status
+        if status < 200 or status in NO_BODY_STATUSES:
+            return None
+        if entry.wire is None:
+            try:
+                entry.wire = StoredWire(
+                    entry.status, entry.reason, entry.headers, len(entry.body)
+                )
+            except UnicodeEncodeError:
+                return None  # aiohttp encodes fields the same way and would fail too
+        if self.body_filter is not None and self.body_filter.may_rewrite(
+            status, _content_type(entry.headers)
+        ):
+            return None
+        self.stats["hit"] += 1
+        return entry
 
     async def close(self) -> None:
         """Wait for background refreshes (called on shutdown)."""
@@ -247,7 +309,7 @@ class EdgeProxy:
                     else:
                         return await self._relay(request, resp, kept, facts, "MISS")
                 else:
-                    body, complete = await _read_up_to(resp, self.store.max_object)
+                    body, complete = await _read_up_to(resp, self.store.max_object, self.store)
                     if not complete:
                         return await self._relay(request, resp, kept, facts, "MISS", prefix=body)
                     entry = Entry(
@@ -325,7 +387,10 @@ class EdgeProxy:
         if not leader:
             return await flight.wait(self.config.collapse_timeout)
         with self.collapser.lead(key, flight) as lead:
-            headers = upstream_request_headers([], client_ip=None, scheme="http", host=None)
+            headers = upstream_request_headers(
+                [], client_ip=None, scheme="http", host=None,
+                request_id=current_request_id.get(),  # the warm request's
+            )
             headers.extend(self.upstream_fields(key))
             if entry is not None:
                 headers.extend(_validator_headers(entry))
@@ -348,7 +413,7 @@ class EdgeProxy:
                         or _too_big(resp.content_length, self.store.max_object)
                     ):
                         return None
-                    body, complete = await _read_up_to(resp, self.store.max_object)
+                    body, complete = await _read_up_to(resp, self.store.max_object, self.store)
                     if not complete:
                         return None
                     fresh = Entry(
@@ -406,7 +471,7 @@ class EdgeProxy:
                 ):
                     self.store.remove(entry)
                     return
-                body, complete = await _read_up_to(resp, self.store.max_object)
+                body, complete = await _read_up_to(resp, self.store.max_object, self.store)
                 if not complete:
                     self.store.remove(entry)
                     return
@@ -554,19 +619,24 @@ class EdgeProxy:
             else:
                 out.content_length = int(length)
         request[_PREPARED] = True
+        sent = 0
         try:
             await out.prepare(request)
             if request.method != "HEAD":
                 if prefix:
                     await out.write(prefix)
+                    sent += len(prefix)
                 async for chunk in resp.content.iter_chunked(CHUNK):
                     await out.write(chunk)
+                    sent += len(chunk)
             await out.write_eof()
         except ConnectionError as exc:
             # Only writing raises these (upstream read failures are ClientPayloadError or
             # ServerDisconnectedError, left to the pool): the client went away, as players
             # do when they seek or switch renditions. Not worth a traceback.
             log.debug("client left while %s was streamed: %r", request.raw_path, exc)
+        finally:
+            self.metrics.body_sent(x_cache, sent)
         return out
 
     async def _filtered(
@@ -597,6 +667,7 @@ class EdgeProxy:
             scheme=request.scheme,
             host=request.headers.get("Host"),
             drop=drop,
+            request_id=request_id_of(request),
         )
         headers.extend(self.upstream_fields(request.raw_path))
         return headers
@@ -658,6 +729,13 @@ def _response_headers(
     return headers
 
 
+def _content_type(headers: tuple[tuple[str, str], ...]) -> str | None:
+    for name, value in headers:
+        if name.lower() == "content-type":
+            return value
+    return None
+
+
 def _conditional_fields(request: web.Request) -> dict[str, str]:
     headers = request.headers
     return {
@@ -690,12 +768,19 @@ async def _client_body(
         yield chunk
 
 
-async def no_expect_handler(request: web.Request) -> None:
+async def no_expect_handler(request: web.Request) -> web.Response | None:
     """Expect handler for proxied routes: 100-continue is answered only once the upstream
-    asks for the body (`EdgeProxy._forward`); other expectations fail (RFC 9110 §10.1.1)."""
+    asks for the body (`EdgeProxy._forward`); other expectations fail (RFC 9110 §10.1.1).
+
+    The refusal is returned, not raised: expect handlers run before the middlewares, so
+    an exception would reach aiohttp as a server error.
+    """
     expect = request.headers.get("Expect", "")
     if request.version >= HttpVersion11 and expect.strip().lower() != "100-continue":
-        raise ApiError(ErrorCode.EXPECTATION_FAILED, f"Unknown expectation: {expect[:64]!r}.")
+        return error_response(
+            ApiError(ErrorCode.EXPECTATION_FAILED, f"Unknown expectation: {expect[:64]!r}.")
+        )
+    return None
 
 
 def _validator_headers(entry: Entry) -> HeaderPairs:
@@ -716,16 +801,36 @@ def _too_big(length: int | None, limit: int) -> bool:
     return length is not None and length > limit
 
 
-async def _read_up_to(resp: aiohttp.ClientResponse, limit: int) -> tuple[bytes, bool]:
-    """(body, True) when the whole body fits in `limit` bytes; else (what was read, False)."""
+async def _read_up_to(
+    resp: aiohttp.ClientResponse, limit: int, store: ResponseStore | None = None
+) -> tuple[bytes, bool]:
+    """(body, True) when the whole body fits in `limit` bytes; else (what was read, False).
+
+    With `store`, the bytes being read count against its capacity while they are read
+    (`ResponseStore.reserve`): concurrent fills evict stored entries instead of adding
+    to the memory the cache takes. The caller stores the body right after (no await in
+    between) or drops it.
+    """
     chunks: list[bytes] = []
     size = 0
-    async for chunk in resp.content.iter_any():
-        chunks.append(chunk)
-        size += len(chunk)
-        if size > limit:
-            return b"".join(chunks), False
-    return b"".join(chunks), True
+    reserved = 0
+    try:
+        if store is not None and resp.content_length is not None:
+            reserved = min(resp.content_length, limit + 1)
+            store.reserve(reserved)
+        async for chunk in resp.content.iter_any():
+            chunks.append(chunk)
+            size += len(chunk)
+            if store is not None and size > reserved:
+                store.reserve(size - reserved)
+                reserved = size
+            if size > limit:
+                return b"".join(chunks), False
+        return b"".join(chunks), True
+    finally:
+        if reserved:
+            assert store is not None
+            store.release(reserved)
 
 
 def _api_error(exc: UpstreamError) -> ApiError:

@@ -12,6 +12,8 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
+from vodstack.logs import json_enabled
+
 log = logging.getLogger(__name__)
 
 SHUTDOWN_TIMEOUT = 30.0
@@ -49,8 +51,12 @@ async def serve_until_signal(
     *,
     name: str = "vodstack",
     on_started: Callable[[str], Awaitable[None]] | None = None,
+    make_site: Callable[[web.AppRunner], web.BaseSite] | None = None,
 ) -> None:
-    """Start `app`, print its URL, wait for SIGINT/SIGTERM, then drain and stop."""
+    """Start `app`, print its URL, wait for SIGINT/SIGTERM, then drain and stop.
+
+    `make_site` replaces the plain `web.TCPSite(runner, host, port)` (the edge's hit path).
+    """
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -65,11 +71,10 @@ async def serve_until_signal(
     )
     await runner.setup()
     try:
-        site = web.TCPSite(runner, host, port)
+        site = make_site(runner) if make_site is not None else web.TCPSite(runner, host, port)
         await site.start()
         url = bound_url(runner, host)
-        print(f"{name} listening on {url}", flush=True)
-        log.info("%s listening on %s", name, url)
+        announce(name, url)
         if on_started is not None:
             await on_started(url)
         await stop.wait()
@@ -82,8 +87,17 @@ async def serve_until_signal(
 
 def announce(name: str, url: str) -> None:
     """Say where a service listens (tests and users read this line)."""
-    print(f"{name} listening on {url}", flush=True)
-    log.info("%s listening on %s", name, url)
+    if not json_enabled():  # in JSON mode every output line is a JSON log record
+        print(f"{name} listening on {url}", flush=True)
+    log.info("%s listening on %s", name, url, extra={"url": url})
+
+
+def say(message: str) -> None:
+    """A start-up notice for people: printed in text mode, a log record in JSON mode."""
+    if json_enabled():
+        log.info("%s", message)
+    else:
+        print(message, flush=True)
 
 
 async def wait_for_stop_signal() -> None:

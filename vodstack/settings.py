@@ -381,6 +381,25 @@ class Settings:
         3600.0, "Longest delay between webhook retries.", parse_duration
     )
 
+    # Observability: request logs (metrics are always served at /metrics).
+    access_log: bool = setting(
+        True, "Log one line per HTTP request (method, path, status, bytes, time, id).", parse_bool
+    )
+
+    # Edge performance: worker processes and the hit path.
+    processes: int = setting(
+        0,
+        "Worker processes of `vodstack edge` sharing its port (SO_REUSEPORT); each keeps "
+        "cache_size / processes (0: one per CPU).",
+        int,
+    )
+    edge_hit_path: bool = setting(
+        True,
+        "Answer fresh cache hits on the edge's own HTTP/1.1 path in front of aiohttp "
+        "(false: every request goes through aiohttp).",
+        parse_bool,
+    )
+
     # Progressive publishing: playable while it is transcoded.
     progressive_publish: bool = setting(
         True,
@@ -464,6 +483,8 @@ class Settings:
             problems.append("edges needs purge_token (the edges' --purge-token)")
         if not 0 <= self.warm_segments <= 1000:
             problems.append("warm_segments must be 0 to 1000")
+        if not 0 <= self.processes <= 256:
+            problems.append(f"processes must be 0 (one per CPU) to 256, got {self.processes}")
         problems += self._security_problems()
         if problems:
             raise SettingsError("invalid settings:\n  - " + "\n  - ".join(problems))
