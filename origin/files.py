@@ -1,0 +1,141 @@
+"""Open local files kept for serving (like nginx's `open_file_cache`), and bodies read
+from them without a thread hop per request.
+
+An `OpenFile` is one file descriptor shared by the cache entry and every response being
+sent from it; it is closed when the last of them lets go. Since the local store replaces
+objects by renaming a new file into place, an open descriptor always reads the bytes of
+the object its entry describes, even after a replacement or a deletion: headers and bytes
+of one response can never disagree.
+
+Reads use `preadv2(RWF_NOWAIT)`, which copies from the page cache and refuses rather than
+wait for the disk; only then does a chunk go to a worker thread. Hot segments are in the
+page cache, so a segment is sent with no thread hop at all, while a cold one never stalls
+the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import logging
+import os
+
+from origin.body import Sink
+
+log = logging.getLogger(__name__)
+
+CHUNK_SIZE = 512 * 1024
+"""Bytes read and written per step: large enough that a 2 MB segment takes a few steps."""
+
+_NOWAIT = getattr(os, "RWF_NOWAIT", None)
+
+
+class OpenFile:
+    """A file descriptor with a count of holders; closed when the count drops to zero."""
+
+    __slots__ = ("_holders", "fd")
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self._holders = 1  # the cache entry that opened it
+
+    def acquire(self) -> OpenFile:
+        if self._holders <= 0:
+            raise RuntimeError("acquire on a closed file")
+        self._holders += 1
+        return self
+
+    def release(self) -> None:
+        self._holders -= 1
+        if self._holders == 0:
+            with contextlib.suppress(OSError):
+                os.close(self.fd)
+
+    @property
+    def closed(self) -> bool:
+        return self._holders <= 0
+
+
+class _NoWait:
+    """Whether this kernel and filesystem take RWF_NOWAIT (found out at the first read)."""
+
+    supported = _NOWAIT is not None
+
+
+def read_cached(fd: int, offset: int, length: int) -> bytearray | None:
+    """Up to `length` bytes at `offset` if (the first of) them are in the page cache, else
+    None; never waits for the disk. A short result may end where the cached part ends."""
+    if not _NoWait.supported:
+        return None
+    buffer = bytearray(length)
+    try:
+        got = os.preadv(fd, [buffer], offset, _NOWAIT)  # type: ignore[arg-type]
+    except BlockingIOError:
+        return None
+    except OSError as exc:
+        if exc.errno in (errno.EOPNOTSUPP, errno.EINVAL, errno.ENOSYS):
+            _NoWait.supported = False  # e.g. a filesystem without non-blocking reads
+            return None
+        raise
+    if got == 0:
+        return None  # the end of the file, or nothing cached: the waiting read tells which
+    if got < length:
+        del buffer[got:]
+    return buffer
+
+
+def read_waiting(fd: int, offset: int, length: int) -> bytes:
+    """A plain read (in a worker thread: it may wait for the disk)."""
+    return os.pread(fd, length, offset)
+
+
+class FileBody:
+    """`length` bytes from `offset` of an open file; the body holds the file until sent."""
+
+    def __init__(
+        self, file: OpenFile, offset: int, length: int, key: str, read_timeout: float
+    ) -> None:
+        self._file: OpenFile | None = file.acquire()
+        self._offset = offset
+        self._length = length
+        self._key = key
+        self._read_timeout = read_timeout
+
+    async def send(self, sink: Sink) -> None:
+        file = self._file
+        if file is None:
+            raise RuntimeError("body already sent")
+        offset, remaining = self._offset, self._length
+        try:
+            while remaining > 0:
+                want = min(CHUNK_SIZE, remaining)
+                chunk: bytes | bytearray | None = read_cached(file.fd, offset, want)
+                if chunk is None:
+                    try:
+                        async with asyncio.timeout(self._read_timeout):
+                            chunk = await asyncio.to_thread(read_waiting, file.fd, offset, want)
+                    except (TimeoutError, OSError) as exc:
+                        log.warning("reading %s failed after %d bytes: %r",
+                                    self._key, offset - self._offset, exc)  # fmt: skip
+                        sink.abort()
+                        return
+                if not chunk:
+                    log.warning("%s ended after %d of %d bytes",
+                                self._key, offset - self._offset, self._length)  # fmt: skip
+                    sink.abort()
+                    return
+                try:
+                    await sink.write(chunk)
+                except ConnectionError:
+                    log.debug("client went away while %s was being sent", self._key)
+                    return
+                offset += len(chunk)
+                remaining -= len(chunk)
+        finally:
+            await self.aclose()
+
+    async def aclose(self) -> None:
+        file, self._file = self._file, None
+        if file is not None:
+            file.release()
