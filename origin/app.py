@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from aiohttp import web
 
 from origin.breaker import BreakerSource
@@ -17,6 +15,7 @@ from vodstack.backends import Backends
 from vodstack.settings import Settings
 from vodstack.store import ObjectStore
 from vodstack.store.local import LocalStore
+from vodstack.store.metered import MeteredStore, unwrapped
 from vodstack.web import BACKENDS, SETTINGS, base_app
 
 MEDIA_ROUTE = "/v/{video_id}/{path:.+}"
@@ -34,10 +33,9 @@ def cache_policy(settings: Settings) -> CachePolicy:
 
 def local_store_of(store: ObjectStore) -> LocalStore | None:
     """The local store whose files the origin may open itself, if that is what it serves
-    (a wrapper that changes behaviour, as tests use, is served through the store API)."""
-    inner: Any = store
-    while type(inner).__name__ == "MeteredStore":  # metering only observes: look through
-        inner = inner.inner
+    (metering only observes, so it is looked through; a wrapper that changes behaviour, as
+    tests use, is served through the store API)."""
+    inner = unwrapped(store)
     return inner if isinstance(inner, LocalStore) else None
 
 
@@ -52,6 +50,7 @@ def media_service(settings: Settings, store: ObjectStore) -> tuple[BreakerSource
         cache_policy(settings),
         timeout=settings.store_timeout,
         local=local_store_of(store),
+        metrics=store.metrics if isinstance(store, MeteredStore) else None,
     )
     service = MediaService(
         objects, store, playback_secret=settings.playback_secret, timeout=settings.store_timeout

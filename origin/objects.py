@@ -32,6 +32,7 @@ from origin.lru import BoundedLRU, Budget
 from origin.replies import ObjectFields
 from origin.source import ObjectChanged
 from vodstack.errors import StoreUnavailable
+from vodstack.metrics.store import StoreMetrics
 from vodstack.store import ObjectInfo, ObjectNotFound, ObjectStream
 from vodstack.store.local import FileStamp, LocalStore
 
@@ -79,6 +80,7 @@ class MediaObjects:
         *,
         timeout: float,
         local: LocalStore | None = None,
+        metrics: StoreMetrics | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.source = source
@@ -86,6 +88,8 @@ class MediaObjects:
         self.timeout = timeout
         self.local = local
         """The local store, when the origin serves one: files are opened directly."""
+        self.metrics = metrics
+        """Where those direct calls are recorded (as `head` and `open`, like the store's)."""
         self._clock = clock
         self._entries: BoundedLRU[Entry] = BoundedLRU(
             Budget(policy.memory_bytes, policy.open_files, policy.max_entries), self._evicted
@@ -208,7 +212,7 @@ class MediaObjects:
 
     async def _current_stamp(self, key: str) -> object:
         if self.local is not None:
-            return await self._in_thread(self.local.stamp_sync, key, what="stat")
+            return await self._in_thread(self.local.stamp_sync, key, what="head")
         info = await self.source.resolve(key)
         return None if info is None else info.etag
 
@@ -301,20 +305,29 @@ class MediaObjects:
         descriptor opened by a call that timed out is closed when the call ends."""
 
         async def call() -> T:
+            started = time.perf_counter()
+            failure: BaseException | None = None
             future = asyncio.ensure_future(asyncio.to_thread(function, key))
             try:
                 async with asyncio.timeout(self.timeout):
                     return await asyncio.shield(future)
-            except TimeoutError:
+            except TimeoutError as exc:
+                failure = exc
                 future.add_done_callback(_close_late_result)
                 raise StoreUnavailable(
                     f"no answer within {self.timeout:g}s to {what} {key}"
                 ) from None
             except OSError as exc:
+                failure = exc
                 raise StoreUnavailable(f"{what} {key}: {exc}") from exc
-            except asyncio.CancelledError:
-                future.add_done_callback(_close_late_result)
+            except BaseException as exc:
+                failure = exc
+                if isinstance(exc, asyncio.CancelledError):
+                    future.add_done_callback(_close_late_result)
                 raise
+            finally:
+                if self.metrics is not None:  # as the metered store records its calls
+                    self.metrics.observe(what, time.perf_counter() - started, failure)
 
         return await self.source.guarded(call)
 

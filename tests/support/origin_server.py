@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from aiohttp import web
 
@@ -36,9 +37,11 @@ class RunningOrigin:
         return self.app[BACKENDS].store
 
 
-def origin_settings(data_dir: Path, *, store_timeout: float = 5.0) -> Settings:
+def origin_settings(data_dir: Path, *, store_timeout: float = 5.0, **overrides: Any) -> Settings:
+    """`overrides`: other Settings fields (the origin's cache settings, for instance)."""
     return Settings(
-        data_dir=data_dir, store=f"file://{data_dir / 'store'}", store_timeout=store_timeout
+        data_dir=data_dir, store=f"file://{data_dir / 'store'}", store_timeout=store_timeout,
+        **overrides,
     )
 
 
@@ -65,8 +68,8 @@ async def running(app: web.Application, store_dir: Path) -> AsyncIterator[Runnin
 
 @asynccontextmanager
 async def running_origin(
-    data_dir: Path, *, store_timeout: float = 5.0
+    data_dir: Path, *, store_timeout: float = 5.0, **overrides: Any
 ) -> AsyncIterator[RunningOrigin]:
-    app = create_app(origin_settings(data_dir, store_timeout=store_timeout))
+    app = create_app(origin_settings(data_dir, store_timeout=store_timeout, **overrides))
     async with running(app, data_dir / "store") as origin:
         yield origin
