@@ -20,6 +20,7 @@ import contextlib
 import errno
 import logging
 import os
+from typing import Protocol, runtime_checkable
 
 from origin.body import Sink
 
@@ -85,9 +86,39 @@ def read_cached(fd: int, offset: int, length: int) -> bytearray | None:
     return buffer
 
 
+def resident(fd: int, offset: int, length: int) -> bool:
+    """Whether the first and last byte of the range are in the page cache (RWF_NOWAIT
+    reads of one byte each). A segment is written once and read whole, so its pages come
+    and go together; one evicted only in its middle can still make a `sendfile` wait for
+    the disk (as nginx's `sendfile on` can)."""
+    if not _NoWait.supported or length <= 0:
+        return False
+    probe = bytearray(1)
+    try:
+        return (
+            os.preadv(fd, [probe], offset, _NOWAIT) == 1  # type: ignore[arg-type]
+            and os.preadv(fd, [probe], offset + length - 1, _NOWAIT) == 1  # type: ignore[arg-type]
+        )
+    except BlockingIOError:
+        return False
+    except OSError as exc:
+        if exc.errno in (errno.EOPNOTSUPP, errno.EINVAL, errno.ENOSYS):
+            _NoWait.supported = False
+            return False
+        raise
+
+
 def read_waiting(fd: int, offset: int, length: int) -> bytes:
     """A plain read (in a worker thread: it may wait for the disk)."""
     return os.pread(fd, length, offset)
+
+
+@runtime_checkable
+class FileSink(Sink, Protocol):
+    """A sink that can send file bytes itself (the fast server: `sendfile`)."""
+
+    async def sendfile(self, fd: int, offset: int, count: int, read_timeout: float) -> int:
+        """Send `count` bytes of `fd` from `offset`; the bytes sent (fewer: end of file)."""
 
 
 class FileBody:
@@ -108,6 +139,9 @@ class FileBody:
             raise RuntimeError("body already sent")
         offset, remaining = self._offset, self._length
         try:
+            if isinstance(sink, FileSink):
+                await self._sendfile(sink, file)
+                return
             while remaining > 0:
                 want = min(CHUNK_SIZE, remaining)
                 chunk: bytes | bytearray | None = read_cached(file.fd, offset, want)
@@ -134,6 +168,20 @@ class FileBody:
                 remaining -= len(chunk)
         finally:
             await self.aclose()
+
+    async def _sendfile(self, sink: FileSink, file: OpenFile) -> None:
+        try:
+            sent = await sink.sendfile(file.fd, self._offset, self._length, self._read_timeout)
+        except ConnectionError:
+            log.debug("client went away while %s was being sent", self._key)
+            return
+        except (TimeoutError, OSError) as exc:
+            log.warning("sending %s failed: %r", self._key, exc)
+            sink.abort()
+            return
+        if sent < self._length:
+            log.warning("%s ended after %d of %d bytes", self._key, sent, self._length)
+            sink.abort()
 
     async def aclose(self) -> None:
         file, self._file = self._file, None

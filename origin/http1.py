@@ -12,7 +12,6 @@ this parser can only ever be stricter than aiohttp's, never more lenient.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from http import HTTPStatus
 
 from aiohttp.http import SERVER_SOFTWARE
@@ -24,24 +23,36 @@ MAX_FIELDS = 100
 # RFC 9112 §3: request-line = method SP request-target SP HTTP-version; origin-form only
 # (§3.2.1), no fragment.
 _REQUEST_LINE_RE = re.compile(r"(GET|HEAD) (/[!-\"$-~]*) HTTP/1\.([01])")
-# RFC 9112 §5 / RFC 9110 §5.6.2: field-name is a token; OWS around the value; the value
-# here is visible ASCII, space or tab only (no obs-text, no obs-fold).
-_FIELD_LINE_RE = re.compile(r"([!#$%&'*+\-.^_`|~0-9A-Za-z]+):[ \t]*([\t -~]*?)[ \t]*")
+# RFC 9112 §5 / RFC 9110 §5.6.2: field-name is a token, then ":"; the value here is visible
+# ASCII, space or tab only (no obs-text, no obs-fold). Checked over all lines at once.
+_TOKEN = r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+"
+_FIELD_LINES_RE = re.compile(rf"(?:{_TOKEN}:[\t -~]*\r\n)*{_TOKEN}:[\t -~]*")
 _NOT_OURS = frozenset({"content-length", "transfer-encoding", "expect", "upgrade"})
+_OWS = " \t"
 
 
-@dataclass(frozen=True, slots=True)
 class RequestHead:
-    method: str
-    path: str
-    """Raw (still percent-encoded) path of the target."""
-    query: str
-    """Raw query, without the `?`."""
-    minor: int
-    """HTTP/1.`minor`."""
-    fields: dict[str, str]
-    """By lower-case name; repeated lines combined with ", " (RFC 9110 §5.3)."""
-    keep_alive: bool
+    __slots__ = ("fields", "keep_alive", "method", "minor", "path", "query")
+
+    def __init__(
+        self,
+        method: str,
+        path: str,
+        query: str,
+        minor: int,
+        fields: dict[str, str],
+        keep_alive: bool,
+    ) -> None:
+        self.method = method
+        self.path = path
+        """Raw (still percent-encoded) path of the target."""
+        self.query = query
+        """Raw query, without the `?`."""
+        self.minor = minor
+        """HTTP/1.`minor`."""
+        self.fields = fields
+        """By lower-case name; repeated lines combined with ", " (RFC 9110 §5.3)."""
+        self.keep_alive = keep_alive
 
 
 def parse_head(head: bytes) -> RequestHead | None:
@@ -53,31 +64,35 @@ def parse_head(head: bytes) -> RequestHead | None:
         text = head.decode("ascii")
     except UnicodeDecodeError:
         return None
-    lines = text.split("\r\n")
-    request_line = _REQUEST_LINE_RE.fullmatch(lines[0])
-    if request_line is None or len(lines) > MAX_FIELDS + 1:
+    request_line, _, field_lines = text.partition("\r\n")
+    match = _REQUEST_LINE_RE.fullmatch(request_line)
+    if match is None:
         return None
     fields: dict[str, str] = {}
-    for line in lines[1:]:
-        match = _FIELD_LINE_RE.fullmatch(line)
-        if match is None:
+    if field_lines:
+        if _FIELD_LINES_RE.fullmatch(field_lines) is None:
             return None
-        name, value = match.group(1).lower(), match.group(2)
-        fields[name] = f"{fields[name]}, {value}" if name in fields else value
-    if not _NOT_OURS.isdisjoint(fields):
-        return None
-    method, target, minor_text = request_line.groups()
+        lines = field_lines.split("\r\n")
+        if len(lines) > MAX_FIELDS:
+            return None
+        for line in lines:
+            name, _, value = line.partition(":")
+            name = name.lower()
+            value = value.strip(_OWS)
+            fields[name] = f"{fields[name]}, {value}" if name in fields else value
+        if not _NOT_OURS.isdisjoint(fields):
+            return None
+    method, target, minor_text = match.groups()
     path, _, query = target.partition("?")
-    minor = int(minor_text)
-    return RequestHead(method, path, query, minor, fields, _keep_alive(minor, fields))
-
-
-def _keep_alive(minor: int, fields: dict[str, str]) -> bool:
-    """RFC 9112 §9.3: HTTP/1.1 persists unless `close`; HTTP/1.0 only with `keep-alive`."""
+    minor = 1 if minor_text == "1" else 0
     connection = fields.get("connection")
-    options = (
-        {option.strip().lower() for option in connection.split(",")} if connection else set()
-    )
+    keep_alive = minor == 1 if connection is None else _keep_alive(minor, connection)
+    return RequestHead(method, path, query, minor, fields, keep_alive)
+
+
+def _keep_alive(minor: int, connection: str) -> bool:
+    """RFC 9112 §9.3: HTTP/1.1 persists unless `close`; HTTP/1.0 only with `keep-alive`."""
+    options = {option.strip(_OWS).lower() for option in connection.split(",")}
     if minor == 1:
         return "close" not in options
     return "keep-alive" in options
@@ -117,8 +132,19 @@ def response_head(
 ) -> bytes:
     """The whole response head: status line, `fields` and `extra` (header lines),
     Content-Length, Date, Server, Connection, and the empty line."""
+    return b"".join((
+        head_prefix(minor, status, fields, content_length, keep_alive), date_line, extra,
+        b"\r\n",
+    ))  # fmt: skip
+
+
+def head_prefix(
+    minor: int, status: int, fields: bytes, content_length: int | None, keep_alive: bool
+) -> bytes:
+    """The part of a response head that is the same for every answer with these values
+    (all but the Date and per-request fields, and the empty line that ends the head)."""
     length = b"" if content_length is None else b"Content-Length: %d\r\n" % content_length
     return b"".join((
-        status_line(minor, status), fields, extra, length, date_line, SERVER_LINE,
-        connection_line(minor, keep_alive), b"\r\n",
+        status_line(minor, status), fields, length, SERVER_LINE,
+        connection_line(minor, keep_alive),
     ))  # fmt: skip

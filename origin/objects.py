@@ -29,7 +29,7 @@ from origin.breaker import BreakerSource
 from origin.files import FileBody, OpenFile
 from origin.freshness import CachePolicy
 from origin.lru import BoundedLRU, Budget
-from origin.replies import ObjectFields
+from origin.replies import ObjectFields, Reply
 from origin.source import ObjectChanged
 from vodstack.errors import StoreUnavailable
 from vodstack.metrics.store import StoreMetrics
@@ -55,6 +55,7 @@ class Entry:
     file: OpenFile | None = None
     """An open local file, when it is large."""
     _fields: ObjectFields | None = None
+    _whole: tuple[Reply, Reply] | None = None
 
     @property
     def memory_cost(self) -> int:
@@ -70,6 +71,16 @@ class Entry:
         if fields is None:
             fields = self._fields = ObjectFields.of(self.info)
         return fields
+
+    def whole(self, get: bool) -> Reply:
+        """The 200 of a GET (`get`) or HEAD of the whole object kept in memory, made once
+        (senders never change a reply)."""
+        whole = self._whole
+        if whole is None:
+            assert self.data is not None
+            ok, size = self.fields.ok, self.info.size
+            whole = self._whole = (Reply(200, ok, None, size), Reply(200, ok, self.data, size))
+        return whole[get]
 
 
 class MediaObjects:

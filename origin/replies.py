@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from origin.body import Body
 from origin.cors import MEDIA_CORS_HEADERS
+from origin.http1 import head_prefix
 from origin.validators import format_http_date
 from vodstack.errors import ApiError
 from vodstack.media import cache_control_for, content_type_for
@@ -21,18 +22,31 @@ from vodstack.store import ObjectInfo
 from vodstack.web import NO_STORE
 
 JSON_TYPE = "application/json; charset=utf-8"
+MAX_HEADS_PER_FIELDS = 16
 
 
 class Fields:
-    """Header fields, as name/value pairs and as the bytes of their lines."""
+    """Header fields, as name/value pairs and as the bytes of their lines (and the response
+    heads made with them, once made)."""
 
-    __slots__ = ("pairs", "wire")
+    __slots__ = ("_heads", "pairs", "wire")
 
     def __init__(self, pairs: Iterable[tuple[str, str]]) -> None:
         self.pairs = tuple(pairs)
         self.wire = "".join(f"{name}: {value}\r\n" for name, value in self.pairs).encode(
             "latin-1", "replace"
         )
+        self._heads: dict[tuple[int, int, int | None, bool], bytes] = {}
+
+    def head(self, minor: int, status: int, length: int | None, keep_alive: bool) -> bytes:
+        """`origin.http1.head_prefix` with these fields, made once per combination."""
+        key = (minor, status, length, keep_alive)
+        prefix = self._heads.get(key)
+        if prefix is None:
+            if len(self._heads) > MAX_HEADS_PER_FIELDS:
+                self._heads.clear()
+            prefix = self._heads[key] = head_prefix(minor, status, self.wire, length, keep_alive)
+        return prefix
 
     def plus(self, *pairs: tuple[str, str]) -> Fields:
         """These fields and `pairs` after them."""

@@ -12,11 +12,10 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass
 
 from origin.body import Body
 from origin.breaker import StoreCircuitOpen
-from origin.conditional import CONDITIONAL_FIELDS, Decision, Outcome, evaluate_fields
+from origin.conditional import CONDITIONAL_FIELDS, SEND, Decision, Outcome, evaluate_fields
 from origin.objects import Entry, MediaObjects
 from origin.paths import media_key
 from origin.ranges import unsatisfied_content_range
@@ -53,17 +52,26 @@ MAX_REMEMBERED_PATHS = 10_000
 TOKEN_FIELD = TOKEN_HEADER.lower()
 
 
-@dataclass(frozen=True, slots=True)
 class MediaRequest:
-    """What the answer depends on: GET or HEAD of `/v/<video_id>/<path>`."""
+    """What the answer depends on: GET or HEAD of `/v/<video_id>/<path>` (a plain class:
+    one is made per request, and a frozen dataclass costs several times more to make)."""
 
-    method: str
-    raw_path: str
-    """Still percent-encoded (`origin.paths` checks it as such)."""
-    fields: Mapping[str, str]
-    """Request header fields by lower-case name, repeated lines combined (RFC 9110 §5.3)."""
-    query_token: str | None = None
-    """`?token=` of signed playback."""
+    __slots__ = ("fields", "method", "query_token", "raw_path")
+
+    def __init__(
+        self,
+        method: str,
+        raw_path: str,
+        fields: Mapping[str, str],
+        query_token: str | None = None,
+    ) -> None:
+        self.method = method
+        self.raw_path = raw_path
+        """Still percent-encoded (`origin.paths` checks it as such)."""
+        self.fields = fields
+        """Header fields by lower-case name, repeated lines combined (RFC 9110 §5.3)."""
+        self.query_token = query_token
+        """`?token=` of signed playback."""
 
 
 class MediaService:
@@ -98,6 +106,8 @@ class MediaService:
                 return None
             return self._signed_reply(request, entry, entry.data, grant)
         outcome = evaluate_fields(request.method, request.fields, entry.info)
+        if outcome is SEND and entry.data is not None:
+            return entry.whole(request.method == "GET")
         reply = self._reply(request, entry, outcome)
         if reply.body is _NEEDS_IO:
             return None
