@@ -17,12 +17,13 @@ import asyncio
 import errno
 import logging
 import os
+import re
 import socket
 import time
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
-from origin.files import CHUNK_SIZE, read_waiting, resident
+from origin.files import CHUNK_SIZE, FileBody, read_waiting, resident
 from origin.http1 import MAX_HEAD_BYTES, RequestHead, parse_head
 from origin.replies import Reply, error_reply
 from origin.service import MediaRequest
@@ -36,7 +37,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-MEDIA_PREFIX = "/v/"
+# The paths aiohttp's router gives the media route (`/v/{video_id}/{path:.+}`), as long
+# as nothing is percent-encoded (the router matches the decoded path: those go to aiohttp).
+_MEDIA_PATH_RE = re.compile(r"/v/[^{}/]+/.")
 HEALTH_PATH = "/healthz"
 MEDIA_ROUTE_LABEL = "/v/{video_id}/{path}"
 """The media route's template, the label aiohttp's own answers are recorded under."""
@@ -71,7 +74,7 @@ class FastConnection:
     """Reads requests, answers them in order, hands over to aiohttp when it must."""
 
     __slots__ = (
-        "_closing", "_drain", "_eof", "_handing_over", "_loop", "_out", "_out_bytes",
+        "_closing", "_drain", "_eof", "_file", "_handing_over", "_loop", "_out", "_out_bytes",
         "_reading", "_writing", "buffer", "busy", "fd", "last_active", "remote", "server",
         "sock",
     )  # fmt: skip
@@ -95,6 +98,8 @@ class FastConnection:
         self._closing = False
         """Close once the queued output is sent."""
         self._handing_over = False
+        self._file: _FileSend | None = None
+        """A file being sent with sendfile, step by step as the socket takes it."""
         self._loop.add_reader(self.fd, self._readable)
 
     @property
@@ -155,7 +160,7 @@ class FastConnection:
             if head is None:
                 self._hand_over()
                 return
-            if head.path.startswith(MEDIA_PREFIX):
+            if _MEDIA_PATH_RE.match(head.path) and "%" not in head.path:
                 self.buffer = buffer[end + 4 :]
                 self._media(head)
             elif head.path == HEALTH_PATH and not head.query:
@@ -178,9 +183,14 @@ class FastConnection:
             query_token = _query_value(head.query, QUERY_PARAMETER)
         request = MediaRequest(head.method, head.path, head.fields, query_token)
         reply = service.answer_now(request)
-        if reply is not None and not _is_streamed(reply, head):
-            self._write_reply(exchange, reply)
-            return
+        if reply is not None:
+            if not _is_streamed(reply, head):
+                self._write_reply(exchange, reply)
+                return
+            body = reply.body
+            if isinstance(body, FileBody) and body.in_page_cache():
+                self._start_file(exchange, reply, body)
+                return
         self.busy = True
         token = current_request_id.set(exchange.request_id)  # the task's log lines carry it
         try:
@@ -199,6 +209,10 @@ class FastConnection:
         try:
             if reply is None:
                 reply = await self.server.service.answer(request)
+            body = reply.body
+            if isinstance(body, FileBody) and self.sock is not None and body.in_page_cache():
+                self._start_file(exchange, reply, body)  # goes on, and ends, by itself
+                return
             if _is_streamed(reply, exchange.head):
                 await self._write_streamed(exchange, reply)
             else:
@@ -209,10 +223,67 @@ class FastConnection:
         finally:
             if recorder is not None:
                 recorder.metrics.in_flight.value -= 1
-            self.busy = False
+        self._done()
+
+    def _done(self) -> None:
+        """The answer in progress is sent: on to the next request."""
+        self.busy = False
         self.last_active = time.monotonic()
         if self.sock is not None:
             self._serve()
+
+    # -- files, with sendfile ------------------------------------------------------------
+
+    def _start_file(self, exchange: _Exchange, reply: Reply, body: FileBody) -> None:
+        """Send the head, then the file from the page cache as fast as the socket takes
+        it: `sendfile` now, and again whenever the socket is writable (no task)."""
+        self.busy = True
+        keep_alive = self._keep_alive(exchange.head)
+        head_bytes = self._head_bytes(exchange, reply, keep_alive)
+        self._file = _FileSend(exchange, reply.status, body, len(head_bytes), keep_alive)
+        self.write(head_bytes, more=True)
+        if not self._out:
+            self._continue_file()
+
+    def _continue_file(self) -> None:
+        job = self._file
+        if job is None:
+            return
+        body = job.body
+        try:
+            while job.remaining > 0:
+                sent = os.sendfile(self.fd, body.fd, job.offset, min(job.remaining, SENDFILE_STEP))
+                if sent == 0:
+                    log.warning("%s ended %d bytes early", body.key, job.remaining)
+                    break
+                job.offset += sent
+                job.remaining -= sent
+        except (BlockingIOError, InterruptedError):
+            if not self._writing:
+                self._writing = True
+                self._loop.add_writer(self.fd, self._writable)
+            return
+        except OSError as exc:
+            if exc.errno not in _GONE:
+                log.warning("sending %s failed: %s", body.key, exc)
+            self.abort()  # ends the job
+            return
+        self._end_file(job)
+
+    def _end_file(self, job: _FileSend) -> None:
+        self._file = None
+        job.body.release()
+        complete = job.remaining == 0
+        if self._writing and not self._out:
+            self._writing = False
+            self._loop.remove_writer(self.fd)
+        if not complete:
+            self.abort()
+        elif not job.keep_alive:
+            self.close()
+        status = job.status if complete else CLIENT_CLOSED
+        self._answered(job.exchange, status, job.head_length + job.body.length - job.remaining)
+        self._done()
 
     def _head_bytes(self, exchange: _Exchange, reply: Reply, keep_alive: bool) -> bytes:
         prefix = reply.fields.head(exchange.head.minor, reply.status, reply.length, keep_alive)
@@ -350,6 +421,9 @@ class FastConnection:
         if self._out_bytes <= DRAIN_BELOW:
             self._wake()
         if not out:
+            if self._file is not None:
+                self._continue_file()
+                return
             self._writing = False
             self._loop.remove_writer(self.fd)
             self._flushed()
@@ -479,7 +553,33 @@ class FastConnection:
             self._loop.remove_writer(self.fd)
         sock.close()
         self._wake()
+        job = self._file
+        if job is not None:  # the client went away in the middle of a file
+            self._end_file(job)
         self.server.forget(self)
+
+
+class _FileSend:
+    """A file body on its way out with sendfile."""
+
+    __slots__ = ("body", "exchange", "head_length", "keep_alive", "offset", "remaining",
+                 "status")  # fmt: skip
+
+    def __init__(
+        self,
+        exchange: _Exchange,
+        status: int,
+        body: FileBody,
+        head_length: int,
+        keep_alive: bool,
+    ) -> None:
+        self.exchange = exchange
+        self.status = status
+        self.body = body
+        self.head_length = head_length
+        self.keep_alive = keep_alive
+        self.offset = body.offset
+        self.remaining = body.length
 
 
 class ConnectionSink:

@@ -133,6 +133,27 @@ class FileBody:
         self._key = key
         self._read_timeout = read_timeout
 
+    @property
+    def fd(self) -> int:
+        assert self._file is not None
+        return self._file.fd
+
+    @property
+    def offset(self) -> int:
+        return self._offset
+
+    @property
+    def length(self) -> int:
+        return self._length
+
+    @property
+    def key(self) -> str:
+        return self._key
+
+    def in_page_cache(self) -> bool:
+        """Whether the bytes can be sent now without waiting for the disk."""
+        return self._file is not None and resident(self._file.fd, self._offset, self._length)
+
     async def send(self, sink: Sink) -> None:
         file = self._file
         if file is None:
@@ -184,6 +205,9 @@ class FileBody:
             sink.abort()
 
     async def aclose(self) -> None:
+        self.release()
+
+    def release(self) -> None:
         file, self._file = self._file, None
         if file is not None:
             file.release()

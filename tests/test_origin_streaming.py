@@ -13,6 +13,7 @@ import aiohttp
 import pytest
 
 from tests.support.origin_server import (
+    SERVERS,
     VIDEO_ID,
     RunningOrigin,
     origin_app_with_store,
@@ -26,9 +27,9 @@ BIG = f"videos/{VIDEO_ID}/v1/1080p/0.m4s"
 BIG_SIZE = 24 * 1024 * 1024 + 123
 
 
-@pytest.fixture
-async def origin(tmp_path: Path) -> AsyncIterator[RunningOrigin]:
-    async with running_origin(tmp_path) as running:
+@pytest.fixture(params=SERVERS)
+async def origin(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator[RunningOrigin]:
+    async with running_origin(tmp_path, server=request.param) as running:
         yield running
 
 
