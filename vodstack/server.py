@@ -57,13 +57,14 @@ async def serve_until_signal(
     *,
     name: str = "vodstack",
     on_started: Callable[[str], Awaitable[None]] | None = None,
-    site: Callable[[web.AppRunner], web.BaseSite] | None = None,
+    make_site: Callable[[web.AppRunner], web.BaseSite] | None = None,
     quiet: bool = False,
 ) -> None:
     """Start `app`, print its URL, wait for SIGINT/SIGTERM, then drain and stop.
 
-    `site` makes the listening site (default: a TCPSite on `host`:`port`); `quiet` leaves
-    the announcement to someone else (the parent of several server processes).
+    `make_site` replaces the plain `web.TCPSite(runner, host, port)` (the edge's hit path,
+    the origin's fast server); `quiet` leaves the announcement to someone else (the parent
+    of several server processes).
     """
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -79,8 +80,8 @@ async def serve_until_signal(
     )
     await runner.setup()
     try:
-        listening = site(runner) if site is not None else web.TCPSite(runner, host, port)
-        await listening.start()
+        site = make_site(runner) if make_site is not None else web.TCPSite(runner, host, port)
+        await site.start()
         url = bound_url(runner, host)
         if not quiet:
             announce(name, url)

@@ -414,6 +414,19 @@ class Settings:
         "can change: how long a deleted video may still be served.",
         parse_duration,
     )
+    # Edge performance: worker processes and the hit path.
+    processes: int = setting(
+        0,
+        "Server processes of `vodstack edge` and `vodstack origin` sharing one port "
+        "(SO_REUSEPORT); each edge process keeps cache_size / processes (0: one per CPU).",
+        int,
+    )
+    edge_hit_path: bool = setting(
+        True,
+        "Answer fresh cache hits on the edge's own HTTP/1.1 path in front of aiohttp "
+        "(false: every request goes through aiohttp).",
+        parse_bool,
+    )
 
     @property
     def store_url(self) -> str:
@@ -490,6 +503,8 @@ class Settings:
             problems.append("edges needs purge_token (the edges' --purge-token)")
         if not 0 <= self.warm_segments <= 1000:
             problems.append("warm_segments must be 0 to 1000")
+        if not 0 <= self.processes <= 256:
+            problems.append(f"processes must be 0 (one per CPU) to 256, got {self.processes}")
         problems += self._security_problems()
         problems += self._origin_problems()
         if problems:

@@ -8,7 +8,7 @@ import dataclasses
 from vodstack.commands.common import add_settings_arguments, settings_from_args
 from vodstack.logs import setup_logging
 from vodstack.multiprocess import Worker, default_processes, run_processes
-from vodstack.server import announce, fail, run, serve_until_signal, url_for
+from vodstack.server import announce, run, serve_until_signal, url_for
 from vodstack.settings import Settings
 
 
@@ -20,14 +20,6 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "store under /v/<video_id>/<path>, with ETag, Last-Modified, range and CORS support. "
         "Stateless: run as many as needed behind edge caches.",
     )
-    parser.add_argument(
-        "--processes",
-        type=int,
-        default=None,
-        metavar="N",
-        help="server processes sharing the port with SO_REUSEPORT, each with its own "
-        f"caches (default: one per CPU, {default_processes()} here)",
-    )
     add_settings_arguments(parser)
     parser.set_defaults(func=main)
 
@@ -35,9 +27,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 def main(args: argparse.Namespace) -> int:
     settings = settings_from_args(args)
     setup_logging(settings.log_level, settings.log_format)
-    processes = default_processes() if args.processes is None else args.processes
-    if processes < 1:
-        return fail("--processes must be at least 1")
+    processes = settings.processes or default_processes()
     if processes == 1:
         return run(serve(settings))
 
@@ -61,7 +51,7 @@ async def serve(settings: Settings, *, worker: Worker | None = None) -> None:
 
     await serve_until_signal(
         create_app(settings), settings.host, settings.port, name="origin",
-        site=lambda runner: FastSite(
+        make_site=lambda runner: FastSite(
             runner, settings.host, settings.port, reuse_port=worker is not None
         ),
         quiet=worker is not None, on_started=started,
