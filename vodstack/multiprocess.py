@@ -18,6 +18,7 @@ import multiprocessing.connection
 import os
 import signal
 import socket
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -37,10 +38,14 @@ RESTART_WINDOW = 60.0
 
 
 def default_processes() -> int:
-    """One process per CPU this process may run on."""
+    """One process per CPU this process may run on; 1 where the kernel does not spread
+    connections over SO_REUSEPORT sockets (only Linux does: elsewhere one socket would get
+    them all)."""
+    if not sys.platform.startswith("linux") or not hasattr(socket, "SO_REUSEPORT"):
+        return 1
     try:
         return max(1, len(os.sched_getaffinity(0)))
-    except (AttributeError, OSError):
+    except OSError:
         return max(1, os.cpu_count() or 1)
 
 

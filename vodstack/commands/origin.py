@@ -44,13 +44,17 @@ async def serve(settings: Settings, *, worker: Worker | None = None) -> None:
     """One origin process: the fast server in front of the aiohttp app (origin.fastserver)."""
     from origin.app import create_app
     from origin.fastserver import FastSite
+    from vodstack.metrics.siblings import share_metrics
 
     async def started(_url: str) -> None:
         if worker is not None:
             worker.ready()
 
+    app = create_app(settings)
+    if worker is not None:
+        share_metrics(app, worker)
     await serve_until_signal(
-        create_app(settings), settings.host, settings.port, name="origin",
+        app, settings.host, settings.port, name="origin",
         make_site=lambda runner: FastSite(
             runner, settings.host, settings.port, reuse_port=worker is not None
         ),
