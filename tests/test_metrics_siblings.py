@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
-from prometheus_client import Counter, Gauge
+from prometheus_client import Counter, Gauge, generate_latest
 
 from tests.support.scrape import Scrape
 from vodstack.metrics import Metrics
@@ -118,3 +118,23 @@ async def test_a_stale_socket_file_is_replaced(runtime_dir: Path) -> None:
     finally:
         await first.close()
         await second.close()
+
+
+async def test_figures_of_the_machine_are_not_added_up(runtime_dir: Path) -> None:
+    processes = [process(runtime_dir, index, 2, served=1) for index in range(2)]
+    for each in processes:
+        each.metrics.disk.watch("store", runtime_dir)
+        await each.start()
+    try:
+        both = await render(processes[0])  # refreshes the disk figures of both
+        alone = Scrape.parse(generate_latest(processes[0].metrics.registry).decode())
+    finally:
+        for each in processes:
+            await each.close()
+    size = alone.value("vodstack_disk_size_bytes", volume="store")
+    assert size > 0
+    assert both.value("vodstack_disk_size_bytes", volume="store") == size
+    assert 0 < both.value("vodstack_disk_available_bytes", volume="store") <= size
+    assert both.value("python_info") == 1
+    assert both.value("process_max_fds") == alone.value("process_max_fds")
+    assert both.value("served_total") == 2
