@@ -90,6 +90,7 @@ class _Supervisor:
         self.processes: dict[int, BaseProcess] = {}
         self.stopping = False
         self.deaths: list[float] = []
+        self.terminated: set[int] = set()
 
     def start(self, index: int, reserved: socket.socket) -> multiprocessing.connection.Connection:
         parent_end, child_end = self.context.Pipe(duplex=False)
@@ -104,15 +105,18 @@ class _Supervisor:
         self.processes[index] = process
         return parent_end
 
-    def signal_all(self, sig: int) -> None:
+    def terminate(self) -> None:
+        """SIGTERM each child once: a second one would cut its graceful stop short."""
+        self.stopping = True
         for process in self.processes.values():
-            if process.is_alive() and process.pid is not None:
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(process.pid, sig)
+            if process.pid is not None and process.pid not in self.terminated:
+                self.terminated.add(process.pid)
+                if process.is_alive():
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(process.pid, signal.SIGTERM)
 
     def stop(self) -> None:
-        self.stopping = True
-        self.signal_all(signal.SIGTERM)
+        self.terminate()
         deadline = time.monotonic() + STOP_TIMEOUT
         for process in self.processes.values():
             process.join(max(0.0, deadline - time.monotonic()))
@@ -145,7 +149,9 @@ def run_processes(
     supervisor = _Supervisor(count, port, runtime_dir, child)
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
-        supervisor.stopping = True
+        # At once, not when the parent's loop next wakes: new connections must be refused
+        # from now on while the children finish what they are answering.
+        supervisor.terminate()
 
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
