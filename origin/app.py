@@ -11,12 +11,13 @@ from origin.handlers import MEDIA, SOURCE, media
 from origin.objects import MediaObjects
 from origin.service import MediaService
 from origin.source import StoreSource
+from vodstack import keys
 from vodstack.backends import Backends
 from vodstack.settings import Settings
 from vodstack.store import ObjectStore
 from vodstack.store.local import LocalStore
 from vodstack.store.metered import MeteredStore, unwrapped
-from vodstack.web import BACKENDS, SETTINGS, base_app
+from vodstack.web import BACKENDS, ON_VIDEO_DELETED, SETTINGS, base_app
 
 MEDIA_ROUTE = "/v/{video_id}/{path:.+}"
 
@@ -73,6 +74,11 @@ def add_routes(app: web.Application) -> None:
         app[MEDIA].objects.close()
 
     app.on_cleanup.append(release_objects)
+
+    def forget_video(video_id: str) -> None:
+        app[MEDIA].objects.forget_prefix(keys.video_prefix(video_id))
+
+    app.setdefault(ON_VIDEO_DELETED, []).append(forget_video)
 
 
 def create_app(settings: Settings) -> web.Application:

@@ -47,6 +47,10 @@ async def send_reply(request: web.Request, reply: Reply) -> web.StreamResponse:
     if reply.length is not None:
         response.content_length = reply.length
     body = reply.body
+    if body is not None and request.method == "HEAD":  # e.g. an error's JSON: never sent
+        if not isinstance(body, bytes | bytearray | memoryview):
+            await body.aclose()
+        body = None
     if body is None:
         return response  # aiohttp sends the header fields (a HEAD gets no body)
     try:

@@ -187,6 +187,13 @@ class MediaObjects:
         if current is not None and (entry is None or current is entry):
             self._entries.pop(key)
 
+    def forget_prefix(self, prefix: str) -> int:
+        """Drop every entry whose key starts with `prefix` (a deleted video's); how many."""
+        doomed = [key for key in self._entries if key.startswith(prefix)]
+        for key in doomed:
+            self._entries.pop(key)
+        return len(doomed)
+
     def close(self) -> None:
         """Release every entry (open files close once their last response is sent)."""
         self._entries.clear()

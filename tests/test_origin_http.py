@@ -123,6 +123,15 @@ async def test_head_has_the_get_headers_and_no_body(
     assert raw.headers["content-length"] == str(len(SEGMENT_BYTES))
 
 
+@pytest.mark.parametrize("path", [f"/v/{VIDEO_ID}/720p/%00/x.m4s", f"/v/{VIDEO_ID}/none.m4s"])
+async def test_a_head_error_has_no_body(origin: RunningOrigin, path: str) -> None:
+    """The JSON error a GET would carry is never sent after a HEAD's header (a proxy
+    would read it as the start of the next answer)."""
+    raw = await raw_request(origin.host, origin.port, "HEAD", path)
+    assert 400 <= raw.status < 500
+    assert raw.body == b""
+
+
 @pytest.mark.parametrize("method", ["GET", "HEAD"])
 async def test_if_none_match_gives_304_with_validators_and_no_body(
     origin: RunningOrigin, method: str
