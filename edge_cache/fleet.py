@@ -26,6 +26,8 @@ log = logging.getLogger(__name__)
 
 PURGE_WAIT = 1.0
 """Longest a purge holds up its caller; slower edges are finished in the background."""
+REPURGE_MARGIN = 0.5
+"""Added to the origins' recheck interval before purging a deleted video a second time."""
 CLOSE_WAIT = 5.0
 """Longest shutting down waits for purges and warms still running."""
 
@@ -50,6 +52,7 @@ class EdgeFleet:
         warm_budget: int,
         purge_wait: float = PURGE_WAIT,
         call_timeout: float = client.DEFAULT_TIMEOUT,
+        purge_again_after: float = 0.0,
     ) -> None:
         if urls and not token:
             raise ValueError("calling edges over HTTP needs their purge token")
@@ -59,6 +62,7 @@ class EdgeFleet:
         self.warm_budget = warm_budget
         self.purge_wait = purge_wait
         self.call_timeout = call_timeout
+        self.purge_again_after = purge_again_after
         self._tasks: set[asyncio.Task[None]] = set()
         self._closed = False
 
@@ -72,6 +76,9 @@ class EdgeFleet:
             token=settings.purge_token,
             local=local,
             warm_budget=settings.warm_max_bytes,
+            purge_again_after=settings.origin_recheck_immutable + REPURGE_MARGIN
+            if settings.origin_recheck_immutable > 0
+            else 0.0,
         )
 
     @property
@@ -107,12 +114,25 @@ class EdgeFleet:
 
         The local edge is purged at once. Remote edges are waited for at most `purge_wait`
         seconds, then finished in the background; failures are logged, never raised.
+
+        With `purge_again_after`, every edge is purged once more that many seconds later:
+        an origin may go on answering from what it remembers of a deleted object for its
+        recheck interval (`origin_recheck_immutable`), and an edge that fetched it again in
+        that window would otherwise keep the copy until it expires.
         """
         self._purge_local(prefix)
         if self.urls:
             task = self._spawn(self._purge_remote(prefix), f"purging {prefix}")
             if task is not None:
                 await asyncio.wait({task}, timeout=self.purge_wait)
+        if self.purge_again_after > 0:
+            self._spawn(self._purge_later(prefix), f"purging {prefix} again")
+
+    async def _purge_later(self, prefix: str) -> None:
+        await asyncio.sleep(self.purge_again_after)
+        self._purge_local(prefix)
+        if self.urls:
+            await self._purge_remote(prefix)
 
     async def _purge_remote(self, prefix: str) -> None:
         results = await client.purge(self.urls, prefix, self.token, time_limit=self.call_timeout)

@@ -17,7 +17,14 @@ from vodstack.access import request_id_of
 from vodstack.catalog import Video, VideoStatus
 from vodstack.errors import ApiError, ErrorCode
 from vodstack.store import ObjectNotFound
-from vodstack.web import BACKENDS, NO_STORE, RETRY_AFTER_SECONDS, SETTINGS, json_response
+from vodstack.web import (
+    BACKENDS,
+    NO_STORE,
+    ON_VIDEO_DELETED,
+    RETRY_AFTER_SECONDS,
+    SETTINGS,
+    json_response,
+)
 
 log = logging.getLogger(__name__)
 
@@ -114,6 +121,8 @@ async def delete_video(request: web.Request) -> web.Response:
     await backends.catalog.delete(video.id)
     removed = await backends.store.delete_prefix(keys.video_prefix(video.id))
     removed += await backends.store.delete_prefix(keys.upload_prefix(video.id))
+    for forget in request.app.get(ON_VIDEO_DELETED, ()):
+        forget(video.id)
     edges = request.app.get(EDGE_FLEET)
     if edges is not None:
         await edges.purge(keys.media_path_for_key(keys.video_prefix(video.id)))

@@ -23,7 +23,7 @@ from edge_cache.breaker import Breaker, State
 from origin.body import Body
 from origin.source import ObjectChanged, ObjectSource
 from vodstack.errors import StoreUnavailable
-from vodstack.store import ObjectInfo
+from vodstack.store import ObjectInfo, ObjectStream
 
 log = logging.getLogger(__name__)
 
@@ -62,12 +62,17 @@ class BreakerSource:
         return self.breaker.state
 
     async def resolve(self, key: str) -> ObjectInfo | None:
-        return await self._guarded(lambda: self.inner.resolve(key))
+        return await self.guarded(lambda: self.inner.resolve(key))
 
     async def open(self, info: ObjectInfo, start: int, length: int) -> Body:
-        return await self._guarded(lambda: self.inner.open(info, start, length))
+        return await self.guarded(lambda: self.inner.open(info, start, length))
 
-    async def _guarded(self, call: Callable[[], Awaitable[T]]) -> T:
+    async def fetch(self, key: str) -> tuple[ObjectInfo, ObjectStream] | None:
+        return await self.guarded(lambda: self.inner.fetch(key))
+
+    async def guarded(self, call: Callable[[], Awaitable[T]]) -> T:
+        """Run one store call through the breaker (any call: the origin's caches read the
+        local store directly and still count its failures here)."""
         breaker = self.breaker
         now = self._clock()
         if not breaker.acquire(now):

@@ -75,13 +75,25 @@ def combine_fields(headers: Iterable[tuple[str, str]]) -> dict[str, str]:
     return fields
 
 
+CONDITIONAL_FIELDS = frozenset(
+    {"if-match", "if-unmodified-since", "if-none-match", "if-modified-since", "range"}
+)
+"""The request fields `evaluate` reads (If-Range matters only with Range)."""
+
+
 def evaluate(method: str, headers: Mapping[str, str], rep: Representation) -> Outcome:
     """Decide between 200, 206, 304, 412 and 416 for `method` on `rep`.
 
     `headers` may be any mapping of request fields (aiohttp's multidict included); names are
     matched case-insensitively and repeated fields are combined.
     """
-    fields = combine_fields(headers.items())
+    return evaluate_fields(method, combine_fields(headers.items()), rep)
+
+
+def evaluate_fields(method: str, fields: Mapping[str, str], rep: Representation) -> Outcome:
+    """`evaluate` for fields already combined by `combine_fields` (lower-case names)."""
+    if CONDITIONAL_FIELDS.isdisjoint(fields):
+        return SEND
     current = parse_entity_tag(rep.etag) or EntityTag(rep.etag.strip('"'))
     modified = int(rep.last_modified)  # HTTP dates have whole seconds (§5.6.7)
 

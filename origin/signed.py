@@ -17,6 +17,7 @@ is small and the offsets of the stored one would not match.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from aiohttp import web
@@ -31,6 +32,7 @@ from vodstack.store import ObjectInfo, ObjectStore
 TOKEN_HEADER = "Vodstack-Playback-Token"
 MAX_PLAYLIST_BYTES = 8 * 1024 * 1024
 _RANGE_FIELDS = ("Range", "If-Range")
+_RANGE_NAMES = frozenset(name.lower() for name in _RANGE_FIELDS)
 
 
 class ObjectChangedWhileReading(Exception):
@@ -51,8 +53,16 @@ def video_of(key: str) -> str:
 
 def grant_for(request: web.Request, key: str, secret: str) -> Grant:
     """The request's token checked for the video of `key`; 403 JSON when it does not open it."""
-    query_token = request.query.get(QUERY_PARAMETER)
-    token = query_token if query_token is not None else request.headers.get(TOKEN_HEADER)
+    return grant_for_tokens(
+        request.query.get(QUERY_PARAMETER), request.headers.get(TOKEN_HEADER), key, secret
+    )
+
+
+def grant_for_tokens(
+    query_token: str | None, header_token: str | None, key: str, secret: str
+) -> Grant:
+    """`grant_for` from the token values: the query's, else the header's."""
+    token = query_token if query_token is not None else header_token
     problem = check(secret, video_of(key), token)
     if problem is not None:
         raise ApiError(ErrorCode.INVALID_TOKEN, problem.value[0].upper() + problem.value[1:] + ".")
@@ -67,9 +77,19 @@ def without_range(headers: CIMultiDictProxy[str]) -> CIMultiDict[str]:
     return kept
 
 
-async def signed_playlist(store: ObjectStore, info: ObjectInfo, token: str) -> bytes:
-    """The stored playlist `info` describes, with `token` in every URI (the caller bounds
-    the time it may take)."""
+def fields_without_range(fields: Mapping[str, str]) -> dict[str, str]:
+    """Combined request fields (lower-case names) without Range and If-Range."""
+    return {name: value for name, value in fields.items() if name not in _RANGE_NAMES}
+
+
+def sign_bytes(data: bytes, token: str) -> bytes:
+    """A stored playlist's bytes with `token` in every URI."""
+    return sign_playlist(data.decode("utf-8", errors="replace"), token).encode()
+
+
+async def read_playlist(store: ObjectStore, info: ObjectInfo) -> bytes:
+    """The stored bytes of the playlist `info` describes (the caller bounds the time it may
+    take); a playlist too large to sign is a 502."""
     stream = await store.open(info.key)
     try:
         if stream.info.etag != info.etag:
@@ -81,5 +101,9 @@ async def signed_playlist(store: ObjectStore, info: ObjectInfo, token: str) -> b
                 raise ApiError(ErrorCode.BAD_GATEWAY, "The playlist is too large to sign.")
     finally:
         await stream.aclose()
-    return sign_playlist(data.decode("utf-8", errors="replace"), token).encode()
+    return bytes(data)
 
+
+async def signed_playlist(store: ObjectStore, info: ObjectInfo, token: str) -> bytes:
+    """The stored playlist `info` describes, with `token` in every URI."""
+    return sign_bytes(await read_playlist(store, info), token)

@@ -1,9 +1,10 @@
 """Where the origin gets objects from: the store, every call bounded by a timeout.
 
-`ObjectSource` is the seam between "which object, with which validators" (`resolve`) and
-"its bytes" (`open`). A hot-object cache (small playlists kept in memory, checked by ETag)
-or a sendfile path for the local store wraps or replaces `StoreSource` without touching the
-handler.
+`ObjectSource` separates "which object, with which validators" (`resolve`, a HEAD) from
+"its bytes" (`open`, a GET of a range of exactly that object), and offers `fetch` (one GET
+of the whole object, whose answer carries the validators too: no HEAD before it). The
+origin's caches (`origin.objects`) sit on top of it; the breaker (`origin.breaker`) wraps
+it.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Protocol
 
 from origin.body import Body, StreamedBody
 from vodstack.errors import StoreUnavailable
-from vodstack.store import ObjectInfo, ObjectNotFound, ObjectStore
+from vodstack.store import ObjectInfo, ObjectNotFound, ObjectStore, ObjectStream
 
 
 class ObjectChanged(Exception):
@@ -26,6 +27,9 @@ class ObjectSource(Protocol):
 
     async def open(self, info: ObjectInfo, start: int, length: int) -> Body:
         """`length` bytes from `start` of exactly the object `info` describes."""
+
+    async def fetch(self, key: str) -> tuple[ObjectInfo, ObjectStream] | None:
+        """The whole object, opened: its metadata and its stream (the caller closes it)."""
 
 
 class StoreSource:
@@ -48,17 +52,26 @@ class StoreSource:
 
     async def open(self, info: ObjectInfo, start: int, length: int) -> Body:
         try:
-            async with asyncio.timeout(self.timeout):
-                stream = await self.store.open(info.key, start, length)
+            stream = await self._open(info.key, start, length)
         except ObjectNotFound:
             raise ObjectChanged(info.key) from None
-        except TimeoutError:
-            raise StoreUnavailable(
-                f"no answer within {self.timeout:g}s to open {info.key}"
-            ) from None
-        except OSError as exc:
-            raise StoreUnavailable(f"open {info.key}: {exc}") from exc
         if stream.info.etag != info.etag:
             await StreamedBody(stream, 0, self.timeout).aclose()
             raise ObjectChanged(info.key)
         return StreamedBody(stream, length, self.timeout)
+
+    async def fetch(self, key: str) -> tuple[ObjectInfo, ObjectStream] | None:
+        try:
+            stream = await self._open(key, 0, None)
+        except ObjectNotFound:
+            return None
+        return stream.info, stream
+
+    async def _open(self, key: str, start: int, length: int | None) -> ObjectStream:
+        try:
+            async with asyncio.timeout(self.timeout):
+                return await self.store.open(key, start, length)
+        except TimeoutError:
+            raise StoreUnavailable(f"no answer within {self.timeout:g}s to open {key}") from None
+        except OSError as exc:
+            raise StoreUnavailable(f"open {key}: {exc}") from exc

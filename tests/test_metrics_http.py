@@ -75,7 +75,9 @@ async def test_requests_counted_by_route_template_and_status(tmp_path: Path) -> 
 
 
 async def test_store_operations_are_metered(tmp_path: Path) -> None:
-    async with running_origin(tmp_path, store_timeout=2.0) as origin:
+    # Every request checks the store again (nothing is trusted from memory), so each is a
+    # store call; the origin's direct reads of the local store are recorded as head/open.
+    async with running_origin(tmp_path, store_timeout=2.0, origin_recheck_immutable=0) as origin:
         assert isinstance(origin.store, MeteredStore)
         await origin.store.put_bytes(SEGMENT, SEGMENT_BYTES, content_type="video/iso.segment")
         async with aiohttp.ClientSession() as http:

@@ -11,8 +11,10 @@ import random
 import re
 from pathlib import Path
 
+import pytest
+
 from origin.validators import format_http_date
-from tests.support.origin_server import VIDEO_ID, running_origin
+from tests.support.origin_server import SERVERS, VIDEO_ID, running_origin
 from tests.support.rawhttp import raw_request
 
 REQUESTS = 1000
@@ -129,9 +131,10 @@ def plant(store_dir: Path) -> None:
         path.write_bytes(SECRET)
 
 
-async def test_generated_requests_never_fail_or_leak(tmp_path: Path) -> None:
+@pytest.mark.parametrize("server", SERVERS)
+async def test_generated_requests_never_fail_or_leak(tmp_path: Path, server: str) -> None:
     rng = random.Random(SEED)
-    async with running_origin(tmp_path) as origin:
+    async with running_origin(tmp_path, server=server) as origin:
         store = origin.store
         published = {
             f"videos/{VIDEO_ID}/master.m3u8": b"#EXTM3U\n#EXT-X-STREAM-INF\nv1/720p/index.m3u8\n",

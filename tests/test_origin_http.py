@@ -13,7 +13,13 @@ import pytest
 from multidict import CIMultiDict
 
 from origin.validators import format_http_date
-from tests.support.origin_server import OTHER_VIDEO_ID, VIDEO_ID, RunningOrigin, running_origin
+from tests.support.origin_server import (
+    OTHER_VIDEO_ID,
+    SERVERS,
+    VIDEO_ID,
+    RunningOrigin,
+    running_origin,
+)
 from tests.support.rawhttp import raw_request
 from vodstack.media import (
     FINISHED_PLAYLIST,
@@ -30,9 +36,10 @@ SEGMENT = f"videos/{VIDEO_ID}/v1/720p/3.m4s"
 SEGMENT_BYTES = bytes(range(256)) * 40  # 10240 bytes, every offset distinguishable
 
 
-@pytest.fixture
-async def origin(tmp_path: Path) -> AsyncIterator[RunningOrigin]:
-    async with running_origin(tmp_path) as running:
+@pytest.fixture(params=SERVERS)
+async def origin(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator[RunningOrigin]:
+    """Every test runs against both servers of the origin app (the same answers)."""
+    async with running_origin(tmp_path, server=request.param) as running:
         yield running
 
 
@@ -114,6 +121,15 @@ async def test_head_has_the_get_headers_and_no_body(
                  "Accept-Ranges", "Access-Control-Allow-Origin"):
         assert raw.headers[name.lower()] == get_headers[name], name
     assert raw.headers["content-length"] == str(len(SEGMENT_BYTES))
+
+
+@pytest.mark.parametrize("path", [f"/v/{VIDEO_ID}/720p/%00/x.m4s", f"/v/{VIDEO_ID}/none.m4s"])
+async def test_a_head_error_has_no_body(origin: RunningOrigin, path: str) -> None:
+    """The JSON error a GET would carry is never sent after a HEAD's header (a proxy
+    would read it as the start of the next answer)."""
+    raw = await raw_request(origin.host, origin.port, "HEAD", path)
+    assert 400 <= raw.status < 500
+    assert raw.body == b""
 
 
 @pytest.mark.parametrize("method", ["GET", "HEAD"])

@@ -75,32 +75,47 @@ class AccessRecorder:
 
     def record(self, request: web.Request, status: int, sent: int, seconds: float) -> None:
         route = request.get(_ROUTE) or route_label(request)
-        method = request.method
-        if method not in KNOWN_METHODS:
-            method = "other"
-        self.metrics.observe(route, method, status, sent, seconds)
+        self.record_answer(
+            request.method, request.rel_url.raw_path, route, status, sent, seconds,
+            remote=request.remote, request_id=lambda: request_id_of(request),
+        )  # fmt: skip
+
+    def record_answer(
+        self,
+        method: str,
+        path: str,
+        route: str,
+        status: int,
+        sent: int,
+        seconds: float,
+        *,
+        remote: str | None,
+        request_id: Callable[[], str],
+    ) -> None:
+        """Record one answer given by its parts (for a server that has no web.Request:
+        the origin's fast server); `path` raw, `request_id` asked only for a log line."""
+        self.metrics.observe(route, method if method in KNOWN_METHODS else "other",
+                             status, sent, seconds)  # fmt: skip
         if not self.log_requests:
             return
-        path = request.rel_url.raw_path  # still percent-encoded: no control characters
         level = logging.DEBUG if path in QUIET_PATHS else logging.INFO
         if not access_log.isEnabledFor(level):
             return
         duration_ms = round(seconds * 1000, 1)
-        remote = request.remote or "-"
-        request_id = request_id_of(request)
+        remote = remote or "-"
         access_log.log(
             level,
             "%s %s %d %dB %.1fms from %s",
-            request.method, path, status, sent, duration_ms, remote,
+            method, path, status, sent, duration_ms, remote,
             extra={
-                "method": request.method,
+                "method": method,
                 "path": path,
                 "route": route,
                 "status": status,
                 "bytes": sent,
                 "duration_ms": duration_ms,
                 "remote": remote,
-                "request_id": request_id,
+                "request_id": request_id(),
             },
         )
 

@@ -37,11 +37,17 @@ def bound_url(runner: web.AppRunner, host: str) -> str:
     """The base URL of the first socket the runner listens on (port 0 resolved)."""
     for address in runner.addresses:
         if isinstance(address, tuple):
-            shown = host if host not in {"0.0.0.0", "::", ""} else socket.gethostname()
-            if ":" in shown:
-                shown = f"[{shown}]"
-            return f"http://{shown}:{address[1]}"
+            return url_for(host, address[1])
     raise RuntimeError("the server is not listening on a TCP socket")
+
+
+def url_for(host: str, port: int) -> str:
+    """The base URL of a server listening on `host`:`port` (a wildcard address shown as
+    this machine's name)."""
+    shown = host if host not in {"0.0.0.0", "::", ""} else socket.gethostname()
+    if ":" in shown:
+        shown = f"[{shown}]"
+    return f"http://{shown}:{port}"
 
 
 async def serve_until_signal(
@@ -52,10 +58,13 @@ async def serve_until_signal(
     name: str = "vodstack",
     on_started: Callable[[str], Awaitable[None]] | None = None,
     make_site: Callable[[web.AppRunner], web.BaseSite] | None = None,
+    quiet: bool = False,
 ) -> None:
     """Start `app`, print its URL, wait for SIGINT/SIGTERM, then drain and stop.
 
-    `make_site` replaces the plain `web.TCPSite(runner, host, port)` (the edge's hit path).
+    `make_site` replaces the plain `web.TCPSite(runner, host, port)` (the edge's hit path,
+    the origin's fast server); `quiet` leaves the announcement to someone else (the parent
+    of several server processes).
     """
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -74,7 +83,8 @@ async def serve_until_signal(
         site = make_site(runner) if make_site is not None else web.TCPSite(runner, host, port)
         await site.start()
         url = bound_url(runner, host)
-        announce(name, url)
+        if not quiet:
+            announce(name, url)
         if on_started is not None:
             await on_started(url)
         await stop.wait()

@@ -386,11 +386,39 @@ class Settings:
         True, "Log one line per HTTP request (method, path, status, bytes, time, id).", parse_bool
     )
 
+    # Origin performance: what each origin process remembers of objects (origin.objects).
+    origin_cache_size: int = setting(
+        64 * 1024**2,
+        "Bytes of small objects (playlists, init segments, posters) each origin process "
+        "keeps in memory (e.g. 64MiB; 0: none).",
+        parse_size,
+    )
+    origin_cache_max_object: int = setting(
+        512 * 1024,
+        "Largest object the origin keeps in memory; larger ones are sent from open files "
+        "(local store) or streamed (S3).",
+        parse_size,
+    )
+    origin_open_files: int = setting(
+        256, "Open files each origin process keeps for large local objects (0: none).", int
+    )
+    origin_recheck: float = setting(
+        0.5,
+        "How long the origin answers from what it remembers of a playlist (or any other "
+        "object that may be replaced) before asking the store again.",
+        parse_duration,
+    )
+    origin_recheck_immutable: float = setting(
+        2.0,
+        "The same for versioned segments, init segments and images, which only a deletion "
+        "can change: how long a deleted video may still be served.",
+        parse_duration,
+    )
     # Edge performance: worker processes and the hit path.
     processes: int = setting(
         0,
-        "Worker processes of `vodstack edge` sharing its port (SO_REUSEPORT); each keeps "
-        "cache_size / processes (0: one per CPU).",
+        "Server processes of `vodstack edge` and `vodstack origin` sharing one port "
+        "(SO_REUSEPORT); each edge process keeps cache_size / processes (0: one per CPU).",
         int,
     )
     edge_hit_path: bool = setting(
@@ -486,6 +514,7 @@ class Settings:
         if not 0 <= self.processes <= 256:
             problems.append(f"processes must be 0 (one per CPU) to 256, got {self.processes}")
         problems += self._security_problems()
+        problems += self._origin_problems()
         if problems:
             raise SettingsError("invalid settings:\n  - " + "\n  - ".join(problems))
         return self
@@ -511,6 +540,16 @@ class Settings:
             problems.append("webhook_timeout and webhook_retry_base_delay must be positive")
         if self.webhook_retry_max_delay < self.webhook_retry_base_delay:
             problems.append("webhook_retry_max_delay must be at least webhook_retry_base_delay")
+        return problems
+
+    def _origin_problems(self) -> list[str]:
+        problems: list[str] = []
+        if self.origin_cache_size < 0 or self.origin_cache_max_object < 0:
+            problems.append("origin_cache_size and origin_cache_max_object must be 0 or more")
+        if self.origin_open_files < 0:
+            problems.append("origin_open_files must be 0 or more")
+        if self.origin_recheck < 0 or self.origin_recheck_immutable < 0:
+            problems.append("origin_recheck and origin_recheck_immutable must be 0 or more")
         return problems
 
 

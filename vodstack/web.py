@@ -22,6 +22,10 @@ log = logging.getLogger(__name__)
 
 SETTINGS: web.AppKey[Settings] = web.AppKey("settings", Settings)
 BACKENDS: web.AppKey[Backends] = web.AppKey("backends", Backends)
+VideoDeleted = Callable[[str], None]
+ON_VIDEO_DELETED: web.AppKey[list[VideoDeleted]] = web.AppKey("on_video_deleted", list)
+"""Called with a video's id once its objects are deleted, before edges are purged: parts
+of the same app that remember objects (the embedded origin) forget that video's."""
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 

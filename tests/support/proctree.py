@@ -52,3 +52,44 @@ def program(pid: int) -> str | None:
 def ffmpeg_under(pid: int) -> list[int]:
     """Live ffmpeg/ffprobe processes below `pid`."""
     return [p for p in descendants(pid) if program(p) in {"ffmpeg", "ffprobe"} and alive(p)]
+
+
+def socket_inodes(pid: int) -> set[int]:
+    """Inodes of the sockets `pid` has open."""
+    found = set()
+    try:
+        links = list((PROC / str(pid) / "fd").iterdir())
+    except OSError:
+        return found
+    for link in links:
+        try:
+            target = link.readlink().name
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            found.add(int(target[len("socket:[") : -1]))
+    return found
+
+
+def tcp_peer_inode(local_port: int, remote_port: int) -> int | None:
+    """Inode of the IPv4 TCP socket from `local_port` to `remote_port` (the server's end
+    of a loopback connection whose client uses `remote_port`)."""
+    for line in (PROC / "net" / "tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        local, remote, inode = fields[1], fields[2], int(fields[9])
+        if int(local.split(":")[1], 16) == local_port and int(remote.split(":")[1], 16) == (
+            remote_port
+        ):
+            return inode
+    return None
+
+
+def unix_socket_paths(pid: int) -> list[Path]:
+    """Paths of the unix sockets `pid` has open with a name in the file system."""
+    mine = socket_inodes(pid)
+    paths = []
+    for line in (PROC / "net" / "unix").read_text().splitlines()[1:]:
+        fields = line.split()
+        if len(fields) >= 8 and int(fields[6]) in mine and fields[7].startswith("/"):
+            paths.append(Path(fields[7]))
+    return paths

@@ -1,10 +1,11 @@
 """Adding up the metrics of several processes of one server (pure).
 
-A server that runs as several processes (a multi-process `vodstack edge`) answers
-`/metrics` for all of them: each process's collected families are merged sample by sample
-(same name and labels). Counters, histograms and summaries add up; gauges add up too
-(bytes cached, requests in flight, resident memory of all processes), except those where a
-sum means nothing, which take the lowest or highest value (`GAUGE_RULES`). Info and
+A server that runs as several processes (a multi-process `vodstack edge` or `vodstack
+origin`) answers `/metrics` for all of them: each process's collected families are merged
+sample by sample (same name and labels). Counters, histograms and summaries add up; gauges
+add up too (bytes cached, requests in flight, resident memory of all processes), except
+those where a sum means nothing (a figure of the machine, the disk or the queue that every
+process reports alike), which take the lowest or highest value (`GAUGE_RULES`). Info and
 state-set samples are the same in every process and are kept once.
 """
 
@@ -18,6 +19,12 @@ from prometheus_client.samples import Sample
 GAUGE_RULES: dict[str, Callable[[float, float], float]] = {
     "process_start_time_seconds": min,
     "process_max_fds": min,
+    # The same in every process (one machine, one disk, one queue): kept once.
+    "python_info": max,
+    "vodstack_disk_available_bytes": min,
+    "vodstack_disk_size_bytes": max,
+    "vodstack_queue_depth": max,
+    "vodstack_queue_reachable": min,
     # Healthy only where every process finds it so.
     "vodstack_edge_upstream_healthy": min,
     # 1 for a state some process's breaker is in.

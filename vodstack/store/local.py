@@ -22,9 +22,11 @@ import json
 import mimetypes
 import os
 import shutil
+import stat as stat_module
 import time
 import uuid
 from collections.abc import AsyncIterable, AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
@@ -36,6 +38,25 @@ from vodstack.store.local_resumable import LocalResumables, finish_into_place
 CHUNK_SIZE = 256 * 1024
 WRITE_BUFFER = 1024 * 1024
 STALE_TMP_SECONDS = 24 * 3600
+
+
+@dataclass(frozen=True, slots=True)
+class FileStamp:
+    """What identifies the bytes of a data file: writes never modify a file in place, they
+    rename a new one over it, so the same inode, size and mtime mean the same bytes."""
+
+    device: int
+    inode: int
+    size: int
+    mtime_ns: int
+
+    @classmethod
+    def of(cls, stat: os.stat_result) -> FileStamp:
+        return cls(stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns)
+
+
+def _is_regular(stat: os.stat_result) -> bool:
+    return stat_module.S_ISREG(stat.st_mode)
 
 
 class LocalObjectStream:
@@ -229,6 +250,42 @@ class LocalStore:
 
     async def open(self, key: str, offset: int = 0, length: int | None = None) -> LocalObjectStream:
         return await asyncio.to_thread(self._open_sync, key, offset, length)
+
+    # -- serving from open files (the origin's caches; blocking: call from a thread) ------
+
+    def open_fd_sync(self, key: str) -> tuple[int, ObjectInfo, FileStamp]:
+        """A read-only descriptor of the object's data file, its info and its stamp.
+
+        The caller owns the descriptor. ObjectNotFound / StoreUnavailable as `head`.
+        """
+        try:
+            data_path, meta_path = self.paths(key)
+            fd = os.open(data_path, os.O_RDONLY | os.O_CLOEXEC)
+        except (FileNotFoundError, NotADirectoryError, ValueError):
+            raise self._missing(key) from None
+        except OSError as exc:
+            raise StoreUnavailable(f"cannot read {key} in {self.root}: {exc}") from exc
+        try:
+            stat = os.fstat(fd)
+            if not _is_regular(stat):
+                raise ObjectNotFound(key)
+            return fd, self._info_from_stat(key, stat, meta_path), FileStamp.of(stat)
+        except BaseException:
+            os.close(fd)
+            raise
+
+    def stamp_sync(self, key: str) -> FileStamp | None:
+        """The stamp of the object's data file now; None when there is no object."""
+        try:
+            stat = os.stat(self.paths(key)[0])
+        except (FileNotFoundError, NotADirectoryError, ValueError):
+            missing = self._missing(key)
+            if isinstance(missing, ObjectNotFound):
+                return None
+            raise missing from None
+        except OSError as exc:
+            raise StoreUnavailable(f"cannot read {key} in {self.root}: {exc}") from exc
+        return FileStamp.of(stat) if _is_regular(stat) else None
 
     async def read(self, key: str) -> bytes:
         def read_sync() -> bytes:
