@@ -52,7 +52,7 @@ ENV VODSTACK_HOST=0.0.0.0 \
 EXPOSE 8080
 
 HEALTHCHECK --interval=15s --timeout=5s --start-period=30s --retries=3 \
-    CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8080/healthz', timeout=4)"]
+    CMD ["vodstack", "check", "--live", "--timeout", "4"]
 
 ENTRYPOINT ["vodstack"]
 CMD ["serve"]

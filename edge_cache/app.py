@@ -5,19 +5,28 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 from aiohttp import web
+from aiohttp.web_urldispatcher import AbstractResource
 
 from edge_cache import admin, health
+from edge_cache.metrics import EdgeMetrics, EdgeStateCollector
 from edge_cache.proxy import EdgeProxy, ProxyConfig, no_expect_handler
 from edge_cache.signed import PlaybackGuard
 from edge_cache.store import ResponseStore
 from edge_cache.upstreams import PoolConfig, UpstreamPool
 from edge_cache.warm import Warmer
+from vodstack.access import access_middleware, observe_requests
 from vodstack.catalog import open_catalog
+from vodstack.metrics import Metrics
 from vodstack.settings import Settings
 from vodstack.web import RETRY_AFTER_SECONDS, SETTINGS, error_middleware, healthz, json_response
 
+PROXIED: web.AppKey[AbstractResource] = web.AppKey("edge_proxied_resource", AbstractResource)
+"""The catch-all resource whose requests go to the upstreams."""
 
-def build_proxy(settings: Settings, *, unix_socket: str | None = None) -> EdgeProxy:
+
+def build_proxy(
+    settings: Settings, *, unix_socket: str | None = None, metrics: EdgeMetrics | None = None
+) -> EdgeProxy:
     if not settings.upstream:
         raise ValueError("the edge needs at least one --upstream URL")
     store = ResponseStore(
@@ -36,12 +45,13 @@ def build_proxy(settings: Settings, *, unix_socket: str | None = None) -> EdgePr
             policy=settings.lb_policy,
             unix_socket=unix_socket,
         ),
+        observer=metrics,
     )
     config = ProxyConfig(
         collapse_timeout=settings.collapse_timeout,
         stale_if_error=settings.edge_stale_if_error,
     )
-    return EdgeProxy(store, pool, config)
+    return EdgeProxy(store, pool, config, metrics=metrics)
 
 
 async def readyz(request: web.Request) -> web.Response:
@@ -57,15 +67,24 @@ async def readyz(request: web.Request) -> web.Response:
 
 
 def create_app(
-    settings: Settings, *, unix_socket: str | None = None, stack_health: bool = False
+    settings: Settings,
+    *,
+    unix_socket: str | None = None,
+    stack_health: bool = False,
+    metrics: Metrics | None = None,
 ) -> web.Application:
-    """The edge: /healthz, /readyz, /_edge/* and everything else proxied through the cache.
+    """The edge: /healthz, /readyz, /metrics, /_edge/* and everything else proxied through
+    the cache.
 
     `unix_socket`: reach the upstream through this socket. `stack_health`: /healthz and
     /readyz also ask the upstreams' own (for an edge in front of its own stack).
+    `metrics`: a registry shared with other apps of the process (one edge per registry).
     """
-    proxy = build_proxy(settings, unix_socket=unix_socket)
-    app = web.Application(middlewares=[error_middleware])
+    metrics = metrics if metrics is not None else Metrics()
+    proxy = build_proxy(settings, unix_socket=unix_socket, metrics=metrics.group(EdgeMetrics))
+    metrics.registry.register(EdgeStateCollector(proxy))
+    app = web.Application(middlewares=[access_middleware, error_middleware])
+    observe_requests(app, metrics, log_requests=settings.access_log)
     app[SETTINGS] = settings
     app[admin.PROXY] = proxy
     app[admin.WARMER] = Warmer(
@@ -95,5 +114,7 @@ def create_app(
     handler = proxy.handle
     if settings.playback_secret is not None:
         handler = PlaybackGuard(proxy, settings.playback_secret).handle
-    app.router.add_route("*", "/{tail:.*}", handler, expect_handler=no_expect_handler)
+    route = app.router.add_route("*", "/{tail:.*}", handler, expect_handler=no_expect_handler)
+    assert route.resource is not None
+    app[PROXIED] = route.resource
     return app

@@ -6,6 +6,7 @@ from collections.abc import Iterable
 
 from edge_cache.fields import format_http_date
 from edge_cache.rules import HOP_BY_HOP, SURROGATE_NAME
+from vodstack.request_ids import HEADER as REQUEST_ID_HEADER
 
 VIA = "1.1 vodstack-edge"
 SURROGATE_CAPABILITY = f'{SURROGATE_NAME}="Surrogate/1.0"'
@@ -17,6 +18,7 @@ CLIENT_PRECONDITIONS = frozenset({
 })
 # Set by the HTTP client for the upstream connection, never copied from the client.
 _NOT_FORWARDED = frozenset({"host", "content-length", "expect"})
+_REQUEST_ID = frozenset({REQUEST_ID_HEADER.lower()})
 # Response fields the cache recomputes or consumes.
 _NOT_RELAYED = frozenset({"content-length", "age", "surrogate-control"})
 
@@ -40,11 +42,15 @@ def upstream_request_headers(
     scheme: str,
     host: str | None,
     drop: frozenset[str] = frozenset(),
+    request_id: str | None = None,
 ) -> HeaderPairs:
     """The client's request fields as forwarded upstream (RFC 9110 §7.6: hop-by-hop removed,
-    Via added) plus X-Forwarded-* and our Surrogate-Capability."""
+    Via added) plus X-Forwarded-* and our Surrogate-Capability; `request_id`, when given,
+    replaces the client's X-Request-Id."""
     pairs = list(pairs)
     skip = HOP_BY_HOP | _NOT_FORWARDED | _connection_named(pairs) | drop
+    if request_id is not None:
+        skip = skip | _REQUEST_ID
     out: HeaderPairs = []
     forwarded_for: list[str] = []
     via: list[str] = []
@@ -70,6 +76,8 @@ def upstream_request_headers(
         out.append(("X-Forwarded-Host", host))
     out.append(("Via", ", ".join([*via, VIA])))
     out.append(("Surrogate-Capability", ", ".join([*capability, SURROGATE_CAPABILITY])))
+    if request_id is not None:
+        out.append((REQUEST_ID_HEADER, request_id))
     return out
 
 

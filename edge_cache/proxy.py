@@ -19,6 +19,7 @@ from typing import Protocol
 import aiohttp
 from aiohttp import HttpVersion11, web
 from multidict import CIMultiDict
+from prometheus_client import CollectorRegistry
 from yarl import URL
 
 from edge_cache.collapse import Collapser, _Lead
@@ -34,6 +35,7 @@ from edge_cache.messages import (
     upstream_request_headers,
     with_via,
 )
+from edge_cache.metrics import EdgeMetrics
 from edge_cache.rules import (
     ERROR_STATUSES,
     RequestFacts,
@@ -49,7 +51,10 @@ from edge_cache.rules import (
 )
 from edge_cache.store import Entry, ResponseStore, selecting_values
 from edge_cache.upstreams import NoUpstreamAvailable, UpstreamError, UpstreamPool
+from vodstack.access import request_id_of
 from vodstack.errors import ApiError, ErrorCode
+from vodstack.request_ids import current_request_id
+from vodstack.web import error_response
 
 log = logging.getLogger(__name__)
 
@@ -99,11 +104,13 @@ class EdgeProxy:
         pool: UpstreamPool,
         config: ProxyConfig,
         clock: Callable[[], float] = time.time,
+        metrics: EdgeMetrics | None = None,
     ) -> None:
         self.store = store
         self.pool = pool
         self.config = config
         self.clock = clock
+        self.metrics = metrics if metrics is not None else EdgeMetrics(CollectorRegistry())
         self.collapser: Collapser[Entry] = Collapser()
         self.stats: Counter[str] = Counter()
         self._refreshing: set[object] = set()
@@ -115,14 +122,28 @@ class EdgeProxy:
     # ---------------------------------------------------------------- entry point
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
-        if not request.raw_path.startswith("/"):
-            # absolute-form (`GET http://host/...`), `*` or authority-form: this is a reverse
-            # proxy for its upstreams, never a forward proxy to another host.
-            raise ApiError(ErrorCode.BAD_REQUEST, "The request target must be a path.")
+        """Answer one request; each answer is counted by the X-Cache it carries."""
         method = request.method
-        if method == "GET" or method == "HEAD":
-            return await self._cacheable(request)
-        return await self._forward(request, "BYPASS", invalidate=True)
+        try:
+            if not request.raw_path.startswith("/"):
+                # absolute-form (`GET http://host/...`), `*` or authority-form: this is a
+                # reverse proxy for its upstreams, never a forward proxy to another host.
+                raise ApiError(ErrorCode.BAD_REQUEST, "The request target must be a path.")
+            if method == "GET" or method == "HEAD":
+                response = await self._cacheable(request)
+            else:
+                response = await self._forward(request, "BYPASS", invalidate=True)
+        except ApiError:
+            self.metrics.answered(None)
+            raise
+        x_cache = response.headers.get(X_CACHE)
+        self.metrics.answered(x_cache)
+        if isinstance(response, web.Response) and not response.prepared:
+            # Streamed answers counted their bytes as they went (see _stream).
+            body = response.body
+            size = len(body) if isinstance(body, bytes) and method != "HEAD" else 0
+            self.metrics.body_sent(x_cache, size)
+        return response
 
     async def close(self) -> None:
         """Wait for background refreshes (called on shutdown)."""
@@ -325,7 +346,10 @@ class EdgeProxy:
         if not leader:
             return await flight.wait(self.config.collapse_timeout)
         with self.collapser.lead(key, flight) as lead:
-            headers = upstream_request_headers([], client_ip=None, scheme="http", host=None)
+            headers = upstream_request_headers(
+                [], client_ip=None, scheme="http", host=None,
+                request_id=current_request_id.get(),  # the warm request's
+            )
             headers.extend(self.upstream_fields(key))
             if entry is not None:
                 headers.extend(_validator_headers(entry))
@@ -554,19 +578,24 @@ class EdgeProxy:
             else:
                 out.content_length = int(length)
         request[_PREPARED] = True
+        sent = 0
         try:
             await out.prepare(request)
             if request.method != "HEAD":
                 if prefix:
                     await out.write(prefix)
+                    sent += len(prefix)
                 async for chunk in resp.content.iter_chunked(CHUNK):
                     await out.write(chunk)
+                    sent += len(chunk)
             await out.write_eof()
         except ConnectionError as exc:
             # Only writing raises these (upstream read failures are ClientPayloadError or
             # ServerDisconnectedError, left to the pool): the client went away, as players
             # do when they seek or switch renditions. Not worth a traceback.
             log.debug("client left while %s was streamed: %r", request.raw_path, exc)
+        finally:
+            self.metrics.body_sent(x_cache, sent)
         return out
 
     async def _filtered(
@@ -597,6 +626,7 @@ class EdgeProxy:
             scheme=request.scheme,
             host=request.headers.get("Host"),
             drop=drop,
+            request_id=request_id_of(request),
         )
         headers.extend(self.upstream_fields(request.raw_path))
         return headers
@@ -690,12 +720,19 @@ async def _client_body(
         yield chunk
 
 
-async def no_expect_handler(request: web.Request) -> None:
+async def no_expect_handler(request: web.Request) -> web.Response | None:
     """Expect handler for proxied routes: 100-continue is answered only once the upstream
-    asks for the body (`EdgeProxy._forward`); other expectations fail (RFC 9110 §10.1.1)."""
+    asks for the body (`EdgeProxy._forward`); other expectations fail (RFC 9110 §10.1.1).
+
+    The refusal is returned, not raised: expect handlers run before the middlewares, so
+    an exception would reach aiohttp as a server error.
+    """
     expect = request.headers.get("Expect", "")
     if request.version >= HttpVersion11 and expect.strip().lower() != "100-continue":
-        raise ApiError(ErrorCode.EXPECTATION_FAILED, f"Unknown expectation: {expect[:64]!r}.")
+        return error_response(
+            ApiError(ErrorCode.EXPECTATION_FAILED, f"Unknown expectation: {expect[:64]!r}.")
+        )
+    return None
 
 
 def _validator_headers(entry: Entry) -> HeaderPairs:

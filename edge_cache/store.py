@@ -80,6 +80,8 @@ class ResponseStore:
         )
         self._variants: dict[str, dict[tuple[str, Selecting], None]] = {}
         self.evictions = 0
+        """Entries dropped to make room (not those removed on purpose)."""
+        self._removing = False
         self.generation = 0
         """Counts purges and invalidations; a fetch notes it before asking the upstream."""
         self._removals: deque[tuple[int, str, bool]] = deque(maxlen=REMOVAL_HISTORY)
@@ -100,7 +102,8 @@ class ResponseStore:
         return len(self._lru)
 
     def _forget(self, variant: tuple[str, Selecting], entry: Entry) -> None:
-        self.evictions += 1
+        if not self._removing:
+            self.evictions += 1
         variants = self._variants.get(variant[0])
         if variants is not None:
             variants.pop(variant, None)
@@ -160,9 +163,16 @@ class ResponseStore:
         self._variants.setdefault(entry.key, {})[entry.variant] = None
         return True
 
+    def _pop(self, variant: tuple[str, Selecting]) -> None:
+        self._removing = True
+        try:
+            self._lru.pop(variant)
+        finally:
+            self._removing = False
+
     def remove(self, entry: Entry) -> None:
         if self._lru.peek(entry.variant) is entry:
-            self._lru.pop(entry.variant)
+            self._pop(entry.variant)
 
     def remove_key(self, key: str) -> int:
         """Drop every variant of one URL; returns how many entries went."""
@@ -172,7 +182,7 @@ class ResponseStore:
     def _drop(self, key: str) -> int:
         variants = list(self._variants.get(key, ()))
         for variant in variants:
-            self._lru.pop(variant)
+            self._pop(variant)
         return len(variants)
 
     def purge_prefix(self, prefix: str) -> int:

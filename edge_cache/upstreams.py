@@ -8,7 +8,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import aiohttp
 from yarl import URL
@@ -32,6 +32,24 @@ class NoUpstreamAvailable(UpstreamError):
     """Every upstream is unhealthy or its breaker is open: fail fast."""
 
 
+class UpstreamObserver(Protocol):
+    """Told about every upstream request (for metrics); `upstream` is its label."""
+
+    def upstream_answered(self, upstream: str, seconds: float) -> None:
+        """A response header arrived `seconds` after the request was sent."""
+
+    def upstream_failed(self, upstream: str, kind: str) -> None:
+        """No usable answer: kind is `connect`, `timeout` or `broken`."""
+
+
+class _Unobserved:
+    def upstream_answered(self, upstream: str, seconds: float) -> None:
+        pass
+
+    def upstream_failed(self, upstream: str, kind: str) -> None:
+        pass
+
+
 def parse_upstream(text: str) -> tuple[URL, int]:
     """`http://host:port[/base]` with an optional `#weight=N`."""
     url = URL(text)
@@ -53,6 +71,8 @@ class Upstream(Target):
     healthy: bool = True
     requests: int = 0
     failures: int = 0
+    label: str = ""
+    """The URL without credentials, as shown in metrics."""
 
     def target(self, path_qs: str) -> URL:
         base = str(self.url).rstrip("/")
@@ -94,17 +114,25 @@ class UpstreamPool:
     answer (or answers 5xx) leaves rotation until it answers again.
     """
 
-    def __init__(self, urls: list[str], config: PoolConfig, clock: Any = time.monotonic) -> None:
+    def __init__(
+        self,
+        urls: list[str],
+        config: PoolConfig,
+        clock: Any = time.monotonic,
+        observer: UpstreamObserver | None = None,
+    ) -> None:
         if not urls:
             raise ValueError("at least one upstream URL is needed")
         self.config = config
         self.clock = clock
+        self.observer: UpstreamObserver = observer or _Unobserved()
         self.upstreams = []
         for text in urls:
             url, weight = parse_upstream(text)
             self.upstreams.append(Upstream(
                 name=str(url), weight=weight, url=url,
                 breaker=Breaker(config.breaker_threshold, config.breaker_cooldown),
+                label=str(url.with_user(None)),
             ))
         self.balancer = Balancer(config.policy)
         self._session: aiohttp.ClientSession | None = None
@@ -215,7 +243,9 @@ class UpstreamPool:
             upstream.active += 1
             upstream.requests += 1
             verdict: bool | None = None
+            observer = self.observer
             try:
+                sent = time.perf_counter()
                 try:
                     response = await self.session.request(
                         method, upstream.target(path_qs), headers=headers, data=data,
@@ -223,19 +253,23 @@ class UpstreamPool:
                     )
                 except aiohttp.ClientConnectorError as exc:
                     verdict = False
+                    observer.upstream_failed(upstream.label, "connect")
                     if retry and len(tried) < len(self.upstreams) and data is None:
                         log.warning("upstream %s unreachable (%s); next one", upstream.url, exc)
                         continue
                     raise UpstreamError(f"upstream {upstream.url} unreachable: {exc}") from exc
                 except TimeoutError as exc:
                     verdict = False
+                    observer.upstream_failed(upstream.label, "timeout")
                     raise UpstreamError(
                         f"upstream {upstream.url} did not answer in time", timeout=True
                     ) from exc
                 except (aiohttp.ClientError, OSError) as exc:
                     # A malformed answer or a dropped connection is this request's failure;
                     # only unreachable or silent servers count against the breaker.
+                    observer.upstream_failed(upstream.label, "broken")
                     raise UpstreamError(f"upstream {upstream.url} failed: {exc}") from exc
+                observer.upstream_answered(upstream.label, time.perf_counter() - sent)
                 # Any HTTP answer, 5xx included, shows the server is there: an origin may
                 # answer 503 for one URL and be fine for the rest (nginx's max_fails counts
                 # the same way). Connection failures and timeouts are what trip the breaker.
@@ -243,9 +277,11 @@ class UpstreamPool:
                 try:
                     yield response
                 except (aiohttp.ClientPayloadError, aiohttp.ServerDisconnectedError) as exc:
+                    observer.upstream_failed(upstream.label, "broken")
                     raise UpstreamError(f"upstream {upstream.url} broke off: {exc}") from exc
                 except TimeoutError as exc:
                     verdict = False
+                    observer.upstream_failed(upstream.label, "timeout")
                     raise UpstreamError(
                         f"upstream {upstream.url} stalled while sending", timeout=True
                     ) from exc

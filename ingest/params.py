@@ -8,9 +8,9 @@ from __future__ import annotations
 import posixpath
 import re
 import unicodedata
-import uuid
 from collections.abc import Mapping
 
+from vodstack import request_ids
 from vodstack.catalog import VideoStatus
 from vodstack.catalog.base import decode_cursor
 from vodstack.errors import ApiError, ErrorCode
@@ -21,12 +21,11 @@ MAX_PAGE_SIZE = 100
 MAX_TITLE_LENGTH = 200
 MAX_FILENAME_LENGTH = 255
 MAX_IDEMPOTENCY_KEY_LENGTH = 255
-MAX_REQUEST_ID_LENGTH = 128
+MAX_REQUEST_ID_LENGTH = request_ids.MAX_LENGTH
 MULTIPART_OVERHEAD = 64 * 1024
 """Room for boundaries and form fields around the file when judging a multipart
 Content-Length against the upload limit."""
 
-_REQUEST_ID_RE = re.compile(rf"[A-Za-z0-9._:-]{{1,{MAX_REQUEST_ID_LENGTH}}}")
 _IDEMPOTENCY_KEY_RE = re.compile(r"[\x21-\x7e]+")
 _TOKEN = r"[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}"
 _MEDIA_TYPE_RE = re.compile(f"{_TOKEN}/{_TOKEN}")
@@ -140,9 +139,7 @@ def idempotency_key(value: str | None) -> str | None:
 
 def request_id(value: str | None) -> str:
     """The caller's `X-Request-Id` when it is sane, else a fresh one."""
-    if value and _REQUEST_ID_RE.fullmatch(value):
-        return value
-    return uuid.uuid4().hex
+    return request_ids.request_id_from(value)
 
 
 def too_large_error(limit: int) -> ApiError:

@@ -20,6 +20,7 @@ from ingest.presenter import created_json
 from ingest.request_urls import request_base_url, request_media_base_url, request_signer
 from ingest.urls import status_url
 from vodstack import keys
+from vodstack.access import request_id_of
 from vodstack.auth import refusal
 from vodstack.backends import Backends
 from vodstack.catalog import Video
@@ -78,7 +79,7 @@ async def create_video(request: web.Request) -> web.StreamResponse:
     idempotency_key = params.idempotency_key(request.headers.get(IDEMPOTENCY_KEY_HEADER))
     context = UploadContext(
         video_id=keys.new_video_id(),
-        request_id=params.request_id(request.headers.get("X-Request-Id")),
+        request_id=request_id_of(request),
         max_size=settings.max_upload_size,
         max_attempts=settings.max_attempts,
         idle_timeout=settings.upload_idle_timeout,

@@ -13,6 +13,7 @@ from ingest import params
 from ingest.presenter import list_json, video_json
 from ingest.request_urls import request_base_url, request_media_base_url, request_signer
 from vodstack import keys
+from vodstack.access import request_id_of
 from vodstack.catalog import Video, VideoStatus
 from vodstack.errors import ApiError, ErrorCode
 from vodstack.store import ObjectNotFound
@@ -155,7 +156,7 @@ async def retry_video(request: web.Request) -> web.Response:
     if queued is None:
         await _existing_video(request)  # 404 if it was deleted meanwhile
         raise ApiError(ErrorCode.CONFLICT, "The video is already being retried.")
-    request_id = params.request_id(request.headers.get("X-Request-Id"))
+    request_id = request_id_of(request)
     try:
         await backends.queue.enqueue(
             video.id,

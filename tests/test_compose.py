@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import io
 import json
 import os
@@ -37,6 +38,7 @@ from tests.support.compose import (
     load_compose,
 )
 from vodstack.cli import build_parser
+from vodstack.commands.check import check_url
 from vodstack.commands.common import settings_from_args
 from vodstack.settings import ENV_PREFIX, Settings, env_names
 from vodstack.store.s3_location import parse_s3_url
@@ -137,7 +139,16 @@ def serves_get(app: web.Application, path: str) -> bool:
     )
 
 
-def healthcheck_url(test: list[str]) -> str:
+def healthcheck_url(test: list[str], settings: Settings) -> str:
+    """The URL a health check asks: `vodstack check` resolved as it runs in the container
+    (the service's own settings, then its flags), or the one URL of any other command."""
+    command = test[1:] if test[:1] in (["CMD"], ["CMD-SHELL"]) else test
+    if command[:2] == ["vodstack", "check"]:
+        args = parse_command(command[1:])
+        host = args.host if args.host is not None else settings.host
+        port = int(args.port) if args.port is not None else settings.port
+        return check_url(args.url, dataclasses.replace(settings, host=host, port=port),
+                         live=args.live)
     urls = [match for part in test for match in re.findall(r"https?://[^\s'\"]+", part)]
     assert len(urls) == 1, f"expected one URL in the health check {test}"
     return urls[0]
@@ -260,7 +271,7 @@ def test_health_checks_use_endpoints_the_service_serves(
         settings = service_settings(service, image_env, monkeypatch)
         test = service.healthcheck_test
         assert test is not None, f"{service.name} has no health check"
-        url = urlsplit(healthcheck_url(test))
+        url = urlsplit(healthcheck_url(test, settings))
         assert url.hostname in {"127.0.0.1", "localhost"}
         assert url.port == settings.port, f"{service.name} listens on {settings.port}"
         assert url.path in {"/healthz", "/readyz"}
@@ -272,8 +283,10 @@ def test_dockerfile_health_check_is_served_by_every_command(
 ) -> None:
     (check,) = dockerfile_stages(dockerfile_instructions(DOCKERFILE))[-1].all("HEALTHCHECK")
     test = check.exec_form()
-    assert test is not None and test[0] == "python"
-    url = urlsplit(healthcheck_url(test))
+    assert test is not None and test[:2] == ["vodstack", "check"]
+    image = Settings(host=image_env["VODSTACK_HOST"], port=int(image_env["VODSTACK_PORT"]))
+    url = urlsplit(healthcheck_url(test, image))
+    assert url.hostname == "127.0.0.1"
     assert url.port == int(image_env["VODSTACK_PORT"])
     for service in vodstack_services(compose):
         settings = service_settings(service, image_env, monkeypatch)
@@ -343,8 +356,13 @@ def test_edge_upstreams_are_the_origin_services(
 
 
 def test_only_the_api_and_the_edge_are_published(compose: ComposeModel) -> None:
-    published = {name for name, service in compose.services.items() if service.published_ports}
+    published = {
+        name for name, service in compose.services.items()
+        if any(not port.startswith("127.0.0.1:") for port in service.published_ports)
+    }
     assert published == PUBLISHED
+    # Prometheus (the monitoring profile) is reachable from the host machine only.
+    assert compose.services["prometheus"].published_ports == ["127.0.0.1:9090:9090"]
 
 
 def test_state_lives_in_named_volumes(compose: ComposeModel) -> None:
@@ -468,7 +486,7 @@ def _compose_config(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     clean = {"PATH": os.environ.get("PATH", ""), "HOME": os.environ.get("HOME", "/tmp"), **env}
     return subprocess.run(
         [*binary, "--project-directory", str(REPO), "-f", str(COMPOSE_FILE),
-         "config", "--format", "json"],
+         "--profile", "monitoring", "config", "--format", "json"],
         capture_output=True, text=True, timeout=60, env=clean, cwd=REPO,
     )
 
@@ -486,9 +504,10 @@ def test_docker_compose_config_agrees(compose: ComposeModel) -> None:
         ), name
         assert {dep: spec["condition"] for dep, spec in (theirs.get("depends_on") or {}).items()} \
             == service.depends_on, name
-        assert [f"{p['published']}:{p['target']}" for p in theirs.get("ports") or []] == (
-            service.published_ports
-        ), name
+        assert [
+            (f"{p['host_ip']}:" if p.get("host_ip") else "") + f"{p['published']}:{p['target']}"
+            for p in theirs.get("ports") or []
+        ] == service.published_ports, name
     assert resolved["services"]["worker"]["deploy"]["replicas"] == 2
 
 

@@ -23,6 +23,7 @@ from tests.support.processes import VodstackProcess
 from vodstack.backends import Backends
 from vodstack.catalog import VideoStatus
 from vodstack.store.local import LocalStore
+from vodstack.store.metered import unwrapped
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
@@ -81,7 +82,7 @@ async def test_an_upload_cut_off_mid_body_leaves_nothing_on_either_backend(
             if backend.distributed:
                 unfinished = await in_progress_multipart_uploads(backend)
             else:
-                store = backends.store
+                store = unwrapped(backends.store)
                 assert isinstance(store, LocalStore)
                 unfinished = len(list(store.tmp_root.glob("*"))) if store.tmp_root.exists() else 0
             if not left and not unfinished:
@@ -165,7 +166,7 @@ async def test_an_upload_whose_body_stops_arriving_is_abandoned_with_408(
         assert time.monotonic() - started < 4
         assert answer.startswith(b"HTTP/1.1 408 "), answer[:200]
         assert b'"request_timeout"' in answer
-        store = server.store
+        store = unwrapped(server.store)
         assert isinstance(store, LocalStore)
         assert [info.key async for info in store.list("")] == []
         assert not store.tmp_root.exists() or not any(store.tmp_root.iterdir())

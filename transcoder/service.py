@@ -8,6 +8,8 @@ from aiohttp import web
 
 from edge_cache.fleet import EDGE_FLEET
 from transcoder.worker import Worker
+from vodstack.metrics import METRICS
+from vodstack.metrics.jobs import JobMetrics
 from vodstack.web import BACKENDS, SETTINGS
 
 WORKER: web.AppKey[Worker] = web.AppKey("worker", Worker)
@@ -22,7 +24,14 @@ def attach_worker(app: web.Application) -> Worker:
     server drains its requests, and the grace period runs alongside that drain. Published
     videos are warmed on the app's edge fleet, if it has one (`attach_edge_fleet` first).
     """
-    worker = Worker(app[SETTINGS], app[BACKENDS], edges=app.get(EDGE_FLEET))
+    settings = app[SETTINGS]
+    metrics = app.get(METRICS)
+    job_metrics = metrics.group(JobMetrics) if metrics is not None else None
+    if metrics is not None:
+        metrics.disk.watch("scratch", settings.scratch_path)
+    worker = Worker(
+        settings, app[BACKENDS], edges=app.get(EDGE_FLEET), metrics=job_metrics
+    )
     app[WORKER] = worker
 
     async def begin_stop(app: web.Application) -> None:

@@ -39,6 +39,8 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
+from prometheus_client import CollectorRegistry
+
 from edge_cache.fleet import EdgeFleet
 from transcoder.chunked.dispatch import ChunkedJobs, HandedOn
 from transcoder.chunked.jobs import describe_job, is_chunked_job, video_reason
@@ -57,9 +59,11 @@ from transcoder.scratch import ScratchSpace, ScratchSpaceUnavailable
 from transcoder.warm_paths import published_paths
 from vodstack import keys
 from vodstack.backends import Backends
-from vodstack.catalog import VideoStatus
+from vodstack.catalog import Video, VideoStatus
 from vodstack.errors import QueueUnavailable, StoreUnavailable
+from vodstack.metrics.jobs import JobMetrics
 from vodstack.queue import Job
+from vodstack.request_ids import bound
 from vodstack.settings import Settings
 from vodstack.webhooks.events import VIDEO_FAILED, VIDEO_READY
 
@@ -73,6 +77,16 @@ STOP_TIMEOUT = 30.0
 DELETE_CHECK_INTERVAL = 2.0
 """How often a running job looks whether its video was deleted (or its job cancelled)."""
 GRACE_POLL = 0.2
+OUTCOME_OF_EVENT = {
+    "succeeded": "succeeded",
+    "failed": "failed",
+    "retry": "retried",
+    "abandoned": "abandoned",
+    "unrecorded": "abandoned",
+    "handed on": "succeeded",
+}
+"""The job metrics' outcome for each job event that ends an attempt (a plan or part of a
+chunked transcode that did its share is "handed on": it succeeded)."""
 
 
 class Abort(Enum):
@@ -138,10 +152,12 @@ class Worker:
         worker_id: str | None = None,
         rng: random.Random | None = None,
         edges: EdgeFleet | None = None,
+        metrics: JobMetrics | None = None,
     ) -> None:
         self.settings = settings
         self.backends = backends
         self.edges = edges
+        self.metrics = metrics if metrics is not None else JobMetrics(CollectorRegistry())
         self.worker_id = worker_id or new_worker_id()
         self._rng = rng or random.Random()
         self._stopping = asyncio.Event()
@@ -251,16 +267,22 @@ class Worker:
         detail: str = "",
         **fields: Any,
     ) -> None:
-        """One line per job event, with its duration; the fields also go to JSON logs."""
+        """One line per job event, with its duration; the fields also go to JSON logs.
+
+        Each event is counted in the job metrics here too, so logs and metrics agree.
+        """
+        if event == "started":
+            self.metrics.started.inc()
+        elif event in OUTCOME_OF_EVENT:
+            self.metrics.finish(OUTCOME_OF_EVENT[event], elapsed)
         took = f" in {elapsed:.2f}s" if elapsed is not None else ""
         log.log(
             level,
-            "job %s: video=%s attempt=%d/%d request_id=%s%s%s",
+            "job %s: video=%s attempt=%d/%d%s%s",
             event,
             job.video_id,
             job.attempts,
             job.max_attempts,
-            job.payload.get("request_id") or "-",
             took,
             f" {detail}" if detail else "",
             extra=self._fields(
@@ -272,7 +294,19 @@ class Worker:
         )
 
     async def run_job(self, job: Job) -> None:
-        """Run one leased job to its outcome (also used by tests)."""
+        """Run one leased job to its outcome (also used by tests).
+
+        Every log line of the job, its tasks' included, carries the upload's request id.
+        """
+        request_id = job.payload.get("request_id")
+        with bound(request_id if isinstance(request_id, str) else None):
+            self.metrics.running.inc()
+            try:
+                await self._run_job(job)
+            finally:
+                self.metrics.running.dec()
+
+    async def _run_job(self, job: Job) -> None:
         active = ActiveJob(job)
         if job.attempts > job.max_attempts:
             last = job.last_error or "the worker running it stopped without finishing"
@@ -328,6 +362,8 @@ class Worker:
         )
         if video is None:
             raise VideoGone(job.video_id)
+        if job.attempts == 1:
+            self.metrics.queue_wait.observe(max(0.0, time.time() - video.created_at))
         if self.chunked.splitting:
             handed_on = await self.chunked.plan(job)
             if handed_on is not None:
@@ -501,6 +537,7 @@ class Worker:
             self._log(logging.WARNING, "unrecorded", job, elapsed, "(catalogue not updated)")
             return
         await self._settle(self.backends.queue.complete(job), job, "complete")
+        self._observe_success(result, video)
         if not self.settings.keep_source:
             source = str(job.payload.get("source_key") or keys.source_key(job.video_id))
             await self._settle(self.backends.store.delete(source), job, "delete the source of")
@@ -513,6 +550,13 @@ class Worker:
             f"version={result.version} renditions={len(result.renditions)} {timings}",
             timings=result.timings,
         )
+
+    def _observe_success(self, result: TranscodeResult, video: Video) -> None:
+        encode = result.timings.get("encode")
+        if encode and result.duration > 0:
+            self.metrics.ffmpeg_speed.observe(result.duration / encode)
+        if video.ready_at is not None:
+            self.metrics.upload_to_ready.observe(max(0.0, video.ready_at - video.created_at))
 
     async def _retry_or_fail(self, job: Job, exc: BaseException, elapsed: float) -> None:
         reason = describe_failure(exc)

@@ -8,9 +8,11 @@ from typing import Any, Protocol
 
 from vodstack.catalog import Catalog, open_catalog
 from vodstack.errors import QueueUnavailable, StoreUnavailable
+from vodstack.metrics.store import StoreMetrics
 from vodstack.queue import JobQueue, open_queue
 from vodstack.settings import Settings
 from vodstack.store import ObjectStore, open_store
+from vodstack.store.metered import MeteredStore
 
 CHECK_TIMEOUT = 3.0
 
@@ -40,6 +42,11 @@ class Backends:
             queue_=open_queue(settings) if queue else None,
             catalog_=open_catalog(settings) if catalog else None,
         )
+
+    def instrument(self, metrics: StoreMetrics) -> None:
+        """Record every store call in `metrics` (by wrapping the store; done once)."""
+        if self.store_ is not None and not isinstance(self.store_, MeteredStore):
+            self.store_ = MeteredStore(self.store_, metrics)
 
     @property
     def store(self) -> ObjectStore:

@@ -27,9 +27,12 @@ import ingest.app
 import origin.app
 import transcoder.service
 from edge_cache import admin
+from edge_cache.app import PROXIED
 from edge_cache.app import create_app as create_edge_app
 from edge_cache.fleet import EdgeFleet, LocalEdge, attach_edge_fleet
+from vodstack.access import label_proxied_requests
 from vodstack.backends import Backends
+from vodstack.metrics import Metrics
 from vodstack.server import SHUTDOWN_TIMEOUT, bound_url
 from vodstack.settings import Settings
 from vodstack.web import base_app
@@ -47,15 +50,19 @@ MAX_SOCKET_PATH = 100
 
 
 def build_embedded_app(
-    settings: Settings, *, local_edge: LocalEdge | None = None
+    settings: Settings,
+    *,
+    local_edge: LocalEdge | None = None,
+    metrics: Metrics | None = None,
+    record_requests: bool = True,
 ) -> web.Application:
     """Upload API, origin and (unless worker_concurrency is 0) a worker on one app.
 
     Deletes are purged from, and publications warmed on, `local_edge` and the `edges` in
-    the settings.
+    the settings. `metrics` and `record_requests`: see `vodstack.web.base_app`.
     """
     backends = Backends.from_settings(settings)
-    app = base_app(settings, backends)
+    app = base_app(settings, backends, metrics=metrics, record_requests=record_requests)
     attach_edge_fleet(app, EdgeFleet.from_settings(settings, local=local_edge))
     ingest.app.add_routes(app)
     origin.app.add_routes(app)
@@ -114,9 +121,18 @@ class EmbeddedStack:
             upstream, unix_socket = f"http://{self.internal_address}", None
 
         edge_settings = dataclasses.replace(settings, upstream=(upstream,))
-        self.edge_app = create_edge_app(edge_settings, unix_socket=unix_socket, stack_health=True)
+        # One registry for the process. The edge records every request (each passes it),
+        # labelled with the route of the service that answers it; the app behind it only
+        # takes the request id over.
+        metrics = Metrics()
+        self.edge_app = create_edge_app(
+            edge_settings, unix_socket=unix_socket, stack_health=True, metrics=metrics
+        )
         local = LocalEdge(self.edge_app[admin.PROXY], self.edge_app[admin.WARMER])
-        self.internal_app = build_embedded_app(settings, local_edge=local)
+        self.internal_app = build_embedded_app(
+            settings, local_edge=local, metrics=metrics, record_requests=False
+        )
+        label_proxied_requests(self.edge_app, self.edge_app[PROXIED], self.internal_app)
 
         self.internal_runner = await _runner(self.internal_app)
         if internal_sock is not None:

@@ -12,6 +12,8 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
+from vodstack.logs import json_enabled
+
 log = logging.getLogger(__name__)
 
 SHUTDOWN_TIMEOUT = 30.0
@@ -68,8 +70,7 @@ async def serve_until_signal(
         site = web.TCPSite(runner, host, port)
         await site.start()
         url = bound_url(runner, host)
-        print(f"{name} listening on {url}", flush=True)
-        log.info("%s listening on %s", name, url)
+        announce(name, url)
         if on_started is not None:
             await on_started(url)
         await stop.wait()
@@ -82,8 +83,17 @@ async def serve_until_signal(
 
 def announce(name: str, url: str) -> None:
     """Say where a service listens (tests and users read this line)."""
-    print(f"{name} listening on {url}", flush=True)
-    log.info("%s listening on %s", name, url)
+    if not json_enabled():  # in JSON mode every output line is a JSON log record
+        print(f"{name} listening on {url}", flush=True)
+    log.info("%s listening on %s", name, url, extra={"url": url})
+
+
+def say(message: str) -> None:
+    """A start-up notice for people: printed in text mode, a log record in JSON mode."""
+    if json_enabled():
+        log.info("%s", message)
+    else:
+        print(message, flush=True)
 
 
 async def wait_for_stop_signal() -> None:

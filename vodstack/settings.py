@@ -381,6 +381,11 @@ class Settings:
         3600.0, "Longest delay between webhook retries.", parse_duration
     )
 
+    # Observability: request logs (metrics are always served at /metrics).
+    access_log: bool = setting(
+        True, "Log one line per HTTP request (method, path, status, bytes, time, id).", parse_bool
+    )
+
     # Chunked transcoding: one long video split over several workers.
     chunk_duration: float = setting(
         0.0,

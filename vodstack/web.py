@@ -5,12 +5,17 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Awaitable, Callable, Mapping
+from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from aiohttp import web
 
+from vodstack.access import access_middleware, observe_requests
 from vodstack.backends import Backends
 from vodstack.errors import ApiError, ErrorCode, QueueUnavailable, StoreUnavailable, code_for_status
+from vodstack.metrics import Metrics
+from vodstack.metrics.store import StoreMetrics
 from vodstack.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -99,17 +104,38 @@ async def readyz(request: web.Request) -> web.Response:
 
 
 def base_app(
-    settings: Settings, backends: Backends, *, client_max_size: int = 1024**2
+    settings: Settings,
+    backends: Backends,
+    *,
+    client_max_size: int = 1024**2,
+    metrics: Metrics | None = None,
+    record_requests: bool = True,
 ) -> web.Application:
-    """An application with vodstack's keys, middlewares and health endpoints.
+    """An application with vodstack's keys, middlewares, health endpoints and metrics.
 
-    The backends are opened when the app starts and closed when it stops.
+    The backends are opened when the app starts and closed when it stops; the store is
+    metered. Pass `metrics` to share one registry between apps of one process, and
+    `record_requests=False` when an edge in front of the app, in the same process, records
+    its requests.
     """
-    app = web.Application(middlewares=[error_middleware], client_max_size=client_max_size)
+    app = web.Application(
+        middlewares=[access_middleware, error_middleware], client_max_size=client_max_size
+    )
     app[SETTINGS] = settings
     app[BACKENDS] = backends
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
+    metrics = metrics if metrics is not None else Metrics()
+    observe_requests(
+        app, metrics, log_requests=settings.access_log, records=record_requests
+    )
+    backends.instrument(metrics.group(StoreMetrics))
+    if backends.queue_ is not None:
+        metrics.watch_queue(backends.queue_)
+        if settings.queue_url.startswith("sqlite://"):
+            metrics.disk.watch("data", settings.data_dir)
+    if backends.store_ is not None and settings.store_url.startswith("file://"):
+        metrics.disk.watch("store", Path(urlsplit(settings.store_url).path))
 
     async def backends_ctx(app: web.Application) -> Any:
         await backends.start()

@@ -26,6 +26,7 @@ from ingest.tus.locking import UploadLock, locked, not_found
 from ingest.tus.receive import BodyReader, BodyTooLarge, ChecksumMismatch, Interrupted
 from ingest.urls import status_url
 from vodstack import keys
+from vodstack.access import request_id_of
 from vodstack.catalog.uploads import UploadRecord
 from vodstack.errors import ApiError, ErrorCode, StoreUnavailable
 from vodstack.store import ObjectNotFound, ResumableUpload
@@ -97,7 +98,7 @@ async def create(request: web.Request) -> web.Response:
         metadata=creation.metadata,
         created_at=now,
         expires_at=now + settings.upload_expiry,
-        request_id=params.request_id(request.headers.get("X-Request-Id")),
+        request_id=request_id_of(request),
     )
     await backends.catalog.uploads.create_upload(record)
     async with locked(backends.catalog.uploads, record.id) as lock:

@@ -3,6 +3,8 @@ concatenated in playlist order (what a player feeds its decoder), read back with
 
 from __future__ import annotations
 
+import asyncio
+import itertools
 import json
 import subprocess
 from dataclasses import dataclass
@@ -37,7 +39,7 @@ class StreamTimes:
         times = self.presentation
         return [
             (round(a, 6), round(b - a, 6))
-            for a, b in zip(times, times[1:], strict=False)
+            for a, b in itertools.pairwise(times)
             if abs((b - a) - step) > tolerance
         ]
 
@@ -52,11 +54,11 @@ async def concatenate(store: ObjectStore, video_id: str, playlist_uri: str, out:
     playlist_key = keys.video_prefix(video_id) + playlist_uri
     base = playlist_key.rsplit("/", 1)[0] + "/"
     playlist = m3u8.loads((await store.read(playlist_key)).decode())
-    with open(out, "wb") as sink:
-        if playlist.segment_map:
-            sink.write(await store.read(base + playlist.segment_map[0].uri))
-        for segment in playlist.segments:
-            sink.write(await store.read(base + segment.uri))
+    names = [segment.uri for segment in playlist.segments]
+    if playlist.segment_map:
+        names.insert(0, playlist.segment_map[0].uri)
+    pieces = [await store.read(base + name) for name in names]
+    await asyncio.to_thread(out.write_bytes, b"".join(pieces))
     return out
 
 

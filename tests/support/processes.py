@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-LISTENING_RE = re.compile(r"listening on (http://\S+)")
+LISTENING_RE = re.compile(r'listening on (http://[^\s"]+)')
 
 
 def free_port() -> int:

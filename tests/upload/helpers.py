@@ -9,6 +9,7 @@ from pathlib import Path
 
 from tests.support.ingest_server import IngestServer
 from vodstack.store.local import LocalStore
+from vodstack.store.metered import unwrapped
 
 
 def payload(size: int, seed: int = 1) -> bytes:
@@ -28,7 +29,7 @@ async def generated(size: int, chunk: int = 64 * 1024, seed: int = 1) -> AsyncIt
 
 
 def temp_files(server: IngestServer) -> list[Path]:
-    store = server.store
+    store = unwrapped(server.store)
     assert isinstance(store, LocalStore)
     return list(store.tmp_root.iterdir()) if store.tmp_root.exists() else []
 

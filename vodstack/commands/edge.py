@@ -15,7 +15,7 @@ EDGE_SETTINGS = (
     "health_check_interval", "health_check_path", "collapse_timeout",
     "upstream_connect_timeout", "upstream_timeout", "breaker_threshold", "breaker_cooldown",
     "edge_stale_if_error", "warm_max_bytes", "warm_concurrency", "playback_secret",
-    "require_api_key", "queue", "data_dir", "redis_timeout",
+    "require_api_key", "queue", "data_dir", "redis_timeout", "access_log",
 )
 
 

@@ -8,7 +8,7 @@ import asyncio
 from vodstack.commands.common import add_settings_arguments, settings_from_args
 from vodstack.exposure import exposure_notice
 from vodstack.logs import setup_logging
-from vodstack.server import run, serve_until_signal
+from vodstack.server import run, say, serve_until_signal
 from vodstack.settings import Settings
 
 INGEST_SETTINGS = (
@@ -20,7 +20,7 @@ INGEST_SETTINGS = (
     "upload_expiry", "upload_sweep_interval", "require_api_key", "api_reads", "insecure_open",
     "playback_secret", "playback_token_ttl", "webhook_urls", "webhook_secret",
     "webhook_timeout", "webhook_retry_for", "webhook_retry_base_delay",
-    "webhook_retry_max_delay",
+    "webhook_retry_max_delay", "access_log",
 )
 
 
@@ -40,7 +40,7 @@ def main(args: argparse.Namespace) -> int:
     setup_logging(settings.log_level, settings.log_format)
     # Unlike `serve`, the upload API alone is a building block of distributed set-ups
     # (containers listen on 0.0.0.0 behind their own network): it warns, it does not refuse.
-    print(exposure_notice(settings), flush=True)
+    say(exposure_notice(settings))
     return run(serve(settings))
 
 

@@ -8,7 +8,7 @@ import asyncio
 from vodstack.commands.common import add_settings_arguments, settings_from_args
 from vodstack.exposure import exposure_notice, exposure_problem
 from vodstack.logs import setup_logging
-from vodstack.server import announce, fail, run, wait_for_stop_signal
+from vodstack.server import announce, fail, run, say, wait_for_stop_signal
 from vodstack.settings import Settings
 
 SERVE_DEFAULTS = {"cache_size": "512MiB"}
@@ -39,7 +39,7 @@ def main(args: argparse.Namespace) -> int:
     if problem is not None:
         return fail(problem)
     setup_logging(settings.log_level, settings.log_format)
-    print(exposure_notice(settings), flush=True)
+    say(exposure_notice(settings))
     return run(serve(settings))
 
 
