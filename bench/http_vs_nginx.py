@@ -1,13 +1,16 @@
 """Our HTTP serving against nginx on the same machine, in the same minutes.
 
     python bench/http_vs_nginx.py [--seconds 10] [--runs 3] [--connections 64]
+                                  [--edge-processes 1 2] [--only "nginx proxy_cache" ...]
 
-Four configurations, each for a 1.6 MB segment and a 300 B playlist written through the
+These configurations, each for a 1.6 MB segment and a 300 B playlist written through the
 store API (with their content type and Cache-Control):
   1. nginx static: the store's files served by nginx with sendfile (the bar for "serving
      bytes from disk");
   2. nginx proxy_cache: nginx caching in front of `vodstack origin`, every request a hit;
   3. vodstack edge: `vodstack edge` in front of `vodstack origin`, every request a hit;
+     with --edge-processes 1 2 one configuration per process count ("vodstack edge x1",
+     "vodstack edge x2"), else the edge's default (one process per CPU);
   4. vodstack origin: the origin reading the local store.
 Each is measured with `wrk -t2 -cN -dS --latency`, all of them in turn, `--runs` rounds
 (A B C D A B C D ...). Prints medians, p50/p90/p99, errors and each configuration's
@@ -20,6 +23,7 @@ from __future__ import annotations
 import argparse
 import sys
 import tempfile
+import time
 import urllib.request
 from pathlib import Path
 
@@ -35,15 +39,21 @@ from tests.support.processes import free_port
 
 NGINX_STATIC = "nginx static"
 NGINX_CACHE = "nginx proxy_cache"
-EDGE = "vodstack edge"
 ORIGIN = "vodstack origin"
 PEERS = (NGINX_STATIC, NGINX_CACHE)
 
 
+def edge_name(processes: int | None) -> str:
+    return "vodstack edge" if processes is None else f"vodstack edge x{processes}"
+
+
 def warm(base: str, obj: BenchObject) -> str | None:
-    """Fetch twice through a cache; the second answer's X-Cache (HIT when it is cached)."""
+    """Fetch through a cache until it is stored (a multi-process edge copies what one process
+    stored to the others within milliseconds); the last answer's X-Cache (HIT when cached)."""
     state = None
-    for _ in range(2):
+    for attempt in range(3):
+        if attempt:
+            time.sleep(0.2)
         with urllib.request.urlopen(base + obj.path, timeout=30) as response:
             body = response.read()
             state = response.headers.get("X-Cache")
@@ -59,7 +69,12 @@ def main() -> int:
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--nginx-workers", default="auto", help="worker_processes (default auto)")
-    parser.add_argument("--edge-processes", type=int, default=1)
+    parser.add_argument(
+        "--edge-processes", type=int, nargs="+", default=[None],
+        help="one edge configuration per process count (default: the edge's own, one per "
+        "CPU); e.g. `--edge-processes 1 2`",
+    )
+    parser.add_argument("--only", nargs="+", help="measure only these configurations")
     args = parser.parse_args()
 
     machine = machine_info()
@@ -73,8 +88,12 @@ def main() -> int:
         try:
             origin = start_origin(data_dir, log_dir=root)
             started.append(origin)
-            edge = start_edge(origin.url, log_dir=root, processes=args.edge_processes)
-            started.append(edge)
+            edges = {}
+            for processes in args.edge_processes:
+                edge = start_edge(origin.url, log_dir=root, processes=processes,
+                                  name=f"edge-x{processes or 'default'}")  # fmt: skip
+                started.append(edge)
+                edges[edge_name(processes)] = edge.url
             static = Nginx(
                 options := NginxOptions(root / "nginx-static", free_port(), args.nginx_workers,
                                         as_root),
@@ -87,10 +106,11 @@ def main() -> int:
                 proxy_cache_config(options, origin.url),
             )  # fmt: skip
             started.append(cache)
-            bases = {NGINX_STATIC: static.url, NGINX_CACHE: cache.url, EDGE: edge.url,
+            bases = {NGINX_STATIC: static.url, NGINX_CACHE: cache.url, **edges,
                      ORIGIN: origin.url}  # fmt: skip
+            configs = [name for name in bases if not args.only or name in args.only]
             for obj in objects:
-                for name in (NGINX_CACHE, EDGE):
+                for name in (NGINX_CACHE, *edges):
                     state = warm(bases[name], obj)
                     if (state or "").split()[0:1] != ["HIT"]:
                         raise SystemExit(f"{name} does not cache {obj.path}: X-Cache {state!r}")
@@ -99,12 +119,13 @@ def main() -> int:
             targets = [
                 Target(config, obj.name, bases[config] + obj.path)
                 for obj in objects
-                for config in (NGINX_STATIC, NGINX_CACHE, EDGE, ORIGIN)
+                for config in configs
             ]
             print(
                 f"wrk -t{args.threads} -c{args.connections} -d{args.seconds}s --latency, "
                 f"{args.runs} alternating runs; nginx worker_processes {args.nginx_workers}, "
-                f"vodstack edge {args.edge_processes} process(es), vodstack origin 1 process",
+                f"vodstack edge with {args.edge_processes} process(es) (None: one per CPU), "
+                f"vodstack origin 1 process; edge access logs off, as nginx's",
                 flush=True,
             )
             series = run_alternating(

@@ -1,163 +1,212 @@
-"""What the worker adds to ffmpeg: one full job vs the bare ffmpeg command it runs.
+"""What vodstack adds to ffmpeg: upload-to-ready of a clip vs the bare ffmpeg command.
 
-    python bench/transcode_overhead.py [--runs 3] [--preset veryfast] [--clip FILE]
+    python bench/transcode_overhead.py [--runs 3] [--duration 60] [--size 1920x1080]
+                                       [--preset veryfast] [--clip FILE]
 
-Makes (or takes) a 10 s 1280x720 30 fps H.264/AAC clip, then alternates, `--runs` times:
-- bare: the exact ffmpeg command the worker builds for it (same ladder, same options),
-  run with subprocess into a scratch directory;
-- job: a Worker on a local store + SQLite queue/catalogue in a temp directory, timed from
-  enqueue until the catalogue says `ready` (lease, probe, ffmpeg, measuring, publishing,
-  catalogue updates).
-Prints each run, the medians and the overhead. On a busy machine the ffmpeg times vary a
-lot between runs; the time the job spends outside ffmpeg (from the worker's own phase
-timings) is the steadier measure of what the worker adds.
+Starts `vodstack serve` (edge, upload API, worker and origin in one process, local store,
+SQLite queue and catalogue: the embedded default) and alternates, `--runs` times:
+- bare: the exact ffmpeg command the worker builds for the clip (same ladder, options and
+  niceness), run with subprocess into a scratch directory;
+- job: the clip uploaded through the edge; timed from the moment the upload is answered
+  until the catalogue says `ready` (read from the SQLite file every 20 ms by this process,
+  so polling costs the server nothing). That includes the queue, the lease, the probe,
+  ffmpeg, publishing and the catalogue writes.
+Prints each run, the medians and their ratio, and where the job's time outside ffmpeg
+went (from the worker's JSON log: queue = upload answered → job started; then probe,
+the encode, the publishing left after ffmpeg exits). Writes
+bench/results/transcode_overhead-<time>.json.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
+import datetime as dt
+import json
 import shlex
+import sqlite3
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+
+import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from transcoder.ffmpeg_args import EncodeOptions, OutputLayout, transcode_args
-from transcoder.ladder import ladder_for
-from transcoder.probe import probe
-from transcoder.worker import Worker
-from vodstack import keys
-from vodstack.backends import Backends
-from vodstack.catalog import Video, VideoStatus
+from bench.lib.results import describe_machine, machine_info, write_results
+from bench.lib.services import start_serve
+from bench.lib.transcode import bare_ffmpeg, bench_clip, parse_size
 from vodstack.settings import Settings
 
-
-def make_clip(directory: Path) -> Path:
-    clip = directory / "clip-1280x720-30fps-10s.mp4"
-    subprocess.run(
-        ["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-y",
-         "-f", "lavfi", "-i", "testsrc2=size=1280x720:rate=30:duration=10",
-         "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000:duration=10",
-         "-c:v", "libx264", "-preset", "medium", "-pix_fmt", "yuv420p",
-         "-c:a", "aac", "-b:a", "128k", "-movflags", "+faststart", str(clip)],
-        check=True,
-    )  # fmt: skip
-    return clip
+CATALOGUE_POLL = 0.02
 
 
-async def bare_ffmpeg(clip: Path, settings: Settings, scratch: Path) -> tuple[float, list[str]]:
-    info = await probe(clip)
-    rungs = ladder_for(info, top_rung=settings.top_rung)
-    options = EncodeOptions.from_settings(settings)
-    layout = OutputLayout(scratch, options.segment_extension)
-    for rung in rungs:
-        layout.rendition_dir(rung.name).mkdir(parents=True, exist_ok=True)
-    command = transcode_args(clip, info, rungs, layout, options)
-    started = time.perf_counter()
-    await asyncio.to_thread(
-        subprocess.run, command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+@dataclass
+class JobRun:
+    seconds: float
+    """Upload answered → `ready` in the catalogue."""
+    playable: float | None
+    """Upload answered → `playable_at`."""
+    queue: float | None
+    """Upload answered → the worker's `started` log line."""
+    timings: dict[str, float] = field(default_factory=dict)
+    """The worker's own phase timings (fetch, probe, encode, playable, publish)."""
+
+
+async def upload(url: str, clip: Path) -> tuple[str, float]:
+    """POST the clip through the edge; (video id, wall-clock time the answer came)."""
+    size = (await asyncio.to_thread(clip.stat)).st_size
+
+    async def chunks() -> Any:
+        source = await asyncio.to_thread(clip.open, "rb")
+        try:
+            while block := await asyncio.to_thread(source.read, 1024 * 1024):
+                yield block
+        finally:
+            source.close()
+
+    async with aiohttp.ClientSession() as http, http.post(
+        f"{url}/v1/videos?filename={clip.name}", data=chunks(),
+        headers={"Content-Length": str(size)},
+    ) as response:  # fmt: skip
+        body = await response.json()
+        if response.status != 201:
+            raise SystemExit(f"upload refused: {response.status} {body}")
+        return str(body["id"]), time.time()
+
+
+def wait_ready(database: Path, video_id: str, limit: float = 3600) -> dict[str, Any]:
+    """Poll the catalogue row until the video is ready; the record, with `seen_at`."""
+    db = sqlite3.connect(database, timeout=10)
+    try:
+        deadline = time.monotonic() + limit
+        while time.monotonic() < deadline:
+            row = db.execute("SELECT data FROM videos WHERE id = ?", (video_id,)).fetchone()
+            if row is not None:
+                record: dict[str, Any] = json.loads(row[0])
+                if record["status"] == "failed":
+                    raise SystemExit(f"the job failed: {record.get('error')}")
+                if record["status"] == "ready":
+                    record["seen_at"] = time.time()
+                    return record
+            time.sleep(CATALOGUE_POLL)
+    finally:
+        db.close()
+    raise SystemExit("the job did not finish")
+
+
+def log_events(log: Path, video_id: str) -> dict[str, dict[str, Any]]:
+    """The worker's JSON log lines about this video, by event (started, playable, ...)."""
+    events: dict[str, dict[str, Any]] = {}
+    for line in log.read_text(errors="replace").splitlines():
+        if video_id not in line or not line.startswith("{"):
+            continue
+        entry = json.loads(line)
+        if entry.get("video_id") == video_id and entry.get("event"):
+            events.setdefault(entry["event"], entry)
+    return events
+
+
+def log_time(entry: dict[str, Any]) -> float:
+    return dt.datetime.fromisoformat(entry["time"].replace("Z", "+00:00")).timestamp()
+
+
+async def job_run(url: str, database: Path, log: Path, clip: Path) -> JobRun:
+    video_id, answered = await upload(url, clip)
+    record = await asyncio.to_thread(wait_ready, database, video_id)
+    events = log_events(log, video_id)
+    started = events.get("started")
+    succeeded = events.get("succeeded") or {}
+    playable_at = record.get("playable_at")
+    return JobRun(
+        seconds=record["ready_at"] - answered,
+        playable=playable_at - answered if playable_at else None,
+        queue=log_time(started) - answered if started else None,
+        timings=dict(succeeded.get("timings") or {}),
     )
-    return time.perf_counter() - started, command
 
 
-class JobTimings(logging.Handler):
-    """Keeps the per-phase timings the worker logs with each finished job."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.INFO)
-        self.timings: dict[str, float] = {}
-
-    def emit(self, record: logging.LogRecord) -> None:
-        timings = getattr(record, "timings", None)
-        if isinstance(timings, dict):
-            self.timings = timings
+def median(values: list[float | None]) -> float | None:
+    known = [value for value in values if value is not None]
+    return statistics.median(known) if known else None
 
 
-async def worker_job(clip: Path, settings: Settings) -> tuple[float, dict[str, float]]:
-    capture = JobTimings()
-    worker_log = logging.getLogger("transcoder.worker")
-    worker_log.addHandler(capture)
-    worker_log.setLevel(logging.INFO)
-    try:
-        return await _worker_job(clip, settings), capture.timings
-    finally:
-        worker_log.removeHandler(capture)
-
-
-async def _worker_job(clip: Path, settings: Settings) -> float:
-    backends = Backends.from_settings(settings)
-    await backends.start()
-    worker = Worker(settings, backends)
-    await worker.start()
-    try:
-        video_id = keys.new_video_id()
-        source = keys.source_key(video_id)
-        await backends.store.put_file(source, clip, content_type="video/mp4")
-        await backends.catalog.create(Video(id=video_id))
-        started = time.perf_counter()
-        await backends.queue.enqueue(
-            video_id, {"video_id": video_id, "source_key": source}, max_attempts=1
-        )
-        while True:
-            video = await backends.catalog.get(video_id)
-            assert video is not None
-            if video.status in {VideoStatus.READY, VideoStatus.FAILED}:
-                break
-            await asyncio.sleep(0.01)
-        elapsed = time.perf_counter() - started
-        if video.status is not VideoStatus.READY:
-            raise SystemExit(f"the job failed: {video.error}")
-        return elapsed
-    finally:
-        await worker.stop()
-        await backends.close()
+def show(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}s"
 
 
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--duration", type=float, default=60.0)
+    parser.add_argument("--size", default="1920x1080")
     parser.add_argument("--preset", default="veryfast")
     parser.add_argument("--clip", type=Path, help="source video (default: a generated one)")
     args = parser.parse_args()
 
+    clip = args.clip or bench_clip(args.duration, *parse_size(args.size))
+    info = machine_info()
+    print(f"clip {clip.name}, preset {args.preset}; {describe_machine(info)}", flush=True)
+    bare_times: list[float] = []
+    jobs: list[JobRun] = []
+    command: list[str] = []
     with tempfile.TemporaryDirectory(prefix="vodstack-bench-") as tmp:
         root = Path(tmp)
-        clip = args.clip or make_clip(root)
-        bare_times: list[float] = []
-        job_times: list[float] = []
-        outside_ffmpeg: list[float] = []
-        command: list[str] = []
-        for run in range(args.runs):
-            settings = Settings(data_dir=root / f"data-{run}", x264_preset=args.preset).validate()
-            bare, command = await bare_ffmpeg(clip, settings, root / f"bare-{run}")
-            job, phases = await worker_job(clip, settings)
-            bare_times.append(bare)
-            job_times.append(job)
-            outside_ffmpeg.append(job - phases.get("encode", 0.0))
-            shown = " ".join(f"{name} {value:.2f}s" for name, value in phases.items())
-            print(
-                f"run {run + 1}: bare ffmpeg {bare:.2f}s, worker job {job:.2f}s ({shown}; "
-                f"outside ffmpeg {outside_ffmpeg[-1]:.2f}s)",
-                flush=True,
-            )
-        bare_median = statistics.median(bare_times)
-        job_median = statistics.median(job_times)
-        print(f"\nffmpeg command (run {args.runs}):\n  {shlex.join(command)}")
-        print(
-            f"\nmedian of {args.runs}: bare ffmpeg {bare_median:.2f}s, worker job {job_median:.2f}s"
-        )
-        print(
-            f"overhead: {job_median - bare_median:+.2f}s "
-            f"({(job_median / bare_median - 1) * 100:+.1f}%); time the job spent outside "
-            f"ffmpeg (enqueue to ready minus the encode): median "
-            f"{statistics.median(outside_ffmpeg):.2f}s"
-        )
+        env = {"VODSTACK_X264_PRESET": args.preset, "VODSTACK_LOG_FORMAT": "json",
+               "VODSTACK_LOG_LEVEL": "info"}  # fmt: skip
+        serve = start_serve(root / "data", log_dir=root, env=env)
+        settings = Settings(data_dir=root / "bare", x264_preset=args.preset).validate()
+        try:
+            for number in range(args.runs):
+                bare = await bare_ffmpeg(clip, settings, root / f"bare-{number}")
+                command = bare.command
+                job = await job_run(serve.url, root / "data" / "vodstack.db",
+                                    root / "serve.log", clip)  # fmt: skip
+                bare_times.append(bare.seconds)
+                jobs.append(job)
+                phases = " ".join(f"{k} {v:.2f}s" for k, v in job.timings.items())
+                print(
+                    f"run {number + 1}: bare ffmpeg {bare.seconds:.2f}s, upload-to-ready "
+                    f"{job.seconds:.2f}s (ratio {job.seconds / bare.seconds:.3f}; queue "
+                    f"{show(job.queue)}, {phases}; playable after {show(job.playable)})",
+                    flush=True,
+                )
+        finally:
+            serve.stop()
+    bare_median = statistics.median(bare_times)
+    job_median = statistics.median(job.seconds for job in jobs)
+    outside = [job.seconds - job.timings.get("encode", 0.0) for job in jobs]
+    parts = {
+        name: median([job.timings.get(name) for job in jobs])
+        for name in ("fetch", "probe", "publish")
+    }
+    parts["queue"] = median([job.queue for job in jobs])
+    print(f"\nffmpeg command (run {args.runs}):\n  {shlex.join(command)}")
+    print(
+        f"\nmedian of {args.runs}: bare ffmpeg {bare_median:.2f}s, upload-to-ready "
+        f"{job_median:.2f}s, ratio {job_median / bare_median:.3f} "
+        f"({(job_median / bare_median - 1) * 100:+.1f}%)"
+    )
+    print(
+        "outside ffmpeg (upload-to-ready minus the encode): median "
+        f"{statistics.median(outside):.2f}s; parts: "
+        + ", ".join(f"{name} {show(value)}" for name, value in parts.items())
+        + f"; playable after {show(median([job.playable for job in jobs]))}"
+    )
+    after = machine_info()["load_average"]
+    print(f"load average before {info['load_average']}, after {after}")
+    path = write_results("transcode_overhead", {
+        "machine": info, "load_after": after, "clip": clip.name, "preset": args.preset,
+        "bare": bare_times, "jobs": [job.__dict__ for job in jobs],
+        "median": {"bare": bare_median, "job": job_median, "ratio": job_median / bare_median,
+                   "outside_ffmpeg": statistics.median(outside), **parts},
+        "command": command,
+    })  # fmt: skip
+    print(f"results: {path}")
 
 
 if __name__ == "__main__":

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import hmac
 import json
-from typing import Any
+import os
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
@@ -16,11 +17,16 @@ from vodstack.catalog.apikeys import ApiKeyStore
 from vodstack.errors import ApiError, ErrorCode
 from vodstack.web import json_response
 
+if TYPE_CHECKING:
+    from edge_cache.cluster.link import SiblingLink
+
 PROXY: web.AppKey[EdgeProxy] = web.AppKey("edge_proxy", EdgeProxy)
 WARMER: web.AppKey[Warmer] = web.AppKey("edge_warmer", Warmer)
 TOKEN: web.AppKey[str] = web.AppKey("edge_purge_token", str)
 API_KEYS: web.AppKey[ApiKeyStore] = web.AppKey("edge_api_keys")
 """Set when API keys are required: a vodstack API key also opens these endpoints."""
+SIBLINGS: web.AppKey[SiblingLink] = web.AppKey("edge_siblings")
+"""Set in each process of a multi-process edge: purges reach, and stats cover, them all."""
 
 MAX_WARM_PATHS = 10_000
 DEFAULT_WARM_SEGMENTS = 3
@@ -70,6 +76,9 @@ async def purge(request: web.Request) -> web.Response:
     else:
         removed = proxy.store.remove_key(target)
     proxy.stats["purged"] += removed
+    siblings = request.app.get(SIBLINGS)
+    if siblings is not None:  # the other processes removed theirs: count them in
+        removed += sum(n for n in await siblings.tally() if isinstance(n, int))
     return json_response({"removed": removed})
 
 
@@ -114,11 +123,22 @@ async def warm(request: web.Request) -> web.Response:
 
 
 async def stats(request: web.Request) -> web.Response:
-    """GET /_edge/stats: counters, cache occupancy and upstream health."""
+    """GET /_edge/stats: counters, cache occupancy and upstream health (of every process
+    of a multi-process edge, added up)."""
     await authorise(request)
-    proxy = request.app[PROXY]
+    mine = local_stats(request.app)
+    siblings = request.app.get(SIBLINGS)
+    if siblings is None:
+        return json_response(mine)
+    others = [answer for answer in await siblings.ask("stats") if isinstance(answer, dict)]
+    return json_response(merge_stats([mine, *others]))
+
+
+def local_stats(app: web.Application) -> dict[str, Any]:
+    """This process's part of /_edge/stats."""
+    proxy = app[PROXY]
     store = proxy.store
-    return json_response({
+    return {
         "cache": {
             "entries": len(store),
             "bytes": store.total_bytes,
@@ -127,9 +147,60 @@ async def stats(request: web.Request) -> web.Response:
             "evictions": store.evictions,
         },
         "counters": dict(proxy.stats),
-        "warming": request.app[WARMER].running,
+        "warming": app[WARMER].running,
         "upstreams": proxy.pool.status(),
-    })
+        "pid": os.getpid(),
+    }
+
+
+_BREAKER_ORDER = {"open": 0, "half_open": 1, "closed": 2}
+
+
+def merge_stats(parts: list[dict[str, Any]]) -> dict[str, Any]:
+    """One /_edge/stats answer from each process's: sizes and counters added up (max_object
+    is per process), an upstream healthy only where every process finds it so, its breaker
+    as the worst one seen; `processes` answered."""
+    cache: dict[str, int] = {}
+    counters: dict[str, int] = {}
+    upstreams: dict[str, dict[str, Any]] = {}
+    for part in parts:
+        for name, value in part["cache"].items():
+            cache[name] = max(cache.get(name, 0), value) if name == "max_object" else (
+                cache.get(name, 0) + value
+            )
+        for name, value in part["counters"].items():
+            counters[name] = counters.get(name, 0) + value
+        for upstream in part["upstreams"]:
+            known = upstreams.get(upstream["url"])
+            if known is None:
+                upstreams[upstream["url"]] = dict(upstream)
+                continue
+            for name in ("active", "requests", "failures"):
+                known[name] += upstream[name]
+            known["healthy"] = known["healthy"] and upstream["healthy"]
+            if _BREAKER_ORDER.get(upstream["breaker"], 2) < _BREAKER_ORDER.get(
+                known["breaker"], 2
+            ):
+                known["breaker"] = upstream["breaker"]
+    return {
+        "cache": cache,
+        "counters": counters,
+        "warming": sum(part["warming"] for part in parts),
+        "upstreams": list(upstreams.values()),
+        "processes": len(parts),
+        "workers": sorted(
+            (
+                {
+                    "pid": part.get("pid"),
+                    "entries": part["cache"]["entries"],
+                    "bytes": part["cache"]["bytes"],
+                    "hits": part["counters"].get("hit", 0),
+                }
+                for part in parts
+            ),
+            key=lambda worker: worker["pid"] or 0,
+        ),
+    }
 
 
 def add_routes(app: web.Application) -> None:

@@ -125,9 +125,12 @@ class EdgeFleet:
                     prefix, result.edge, result.detail,
                 )
 
-    def published(self, changed: str, what: str, paths: Awaitable[Sequence[str]]) -> None:
+    def published(
+        self, changed: str | Sequence[str], what: str, paths: Awaitable[Sequence[str]]
+    ) -> None:
         """Something was (re)published: the URLs under `changed` (a video's master playlist,
-        which edges may hold as a 404 from before) are forgotten, then `paths` are warmed.
+        which edges may hold as a 404 from before, and playlists that were still growing a
+        moment ago) are forgotten, then `paths` are warmed.
 
         The local edge forgets at once; the rest runs in the background: remote purges,
         then awaiting `paths` and having each edge fetch them into its cache. The paths are
@@ -139,14 +142,17 @@ class EdgeFleet:
                 paths.close()
             log.info("not warming %s: shutting down", what)
             return
-        self._purge_local(changed)
-        self._spawn(self._publish(changed, what, paths), f"warming {what}")
+        prefixes = [changed] if isinstance(changed, str) else list(changed)
+        for prefix in prefixes:
+            self._purge_local(prefix)
+        self._spawn(self._publish(prefixes, what, paths), f"warming {what}")
 
     async def _publish(
-        self, changed: str, what: str, paths_source: Awaitable[Sequence[str]]
+        self, changed: list[str], what: str, paths_source: Awaitable[Sequence[str]]
     ) -> None:
         if self.urls:
-            await self._purge_remote(changed)
+            for prefix in changed:
+                await self._purge_remote(prefix)
         await self._warm(what, paths_source)
 
     async def _warm(self, what: str, paths_source: Awaitable[Sequence[str]]) -> None:

@@ -19,7 +19,7 @@ class ByteLRU(Generic[K, V]):
     Operations are O(1) apart from eviction, which is O(entries evicted).
     """
 
-    __slots__ = ("_data", "_on_evict", "capacity", "max_item", "total")
+    __slots__ = ("_data", "_on_evict", "capacity", "max_item", "reserved", "total")
 
     def __init__(
         self,
@@ -33,6 +33,9 @@ class ByteLRU(Generic[K, V]):
         self.capacity = capacity
         self.max_item = capacity if max_item is None else min(max_item, capacity)
         self.total = 0
+        self.reserved = 0
+        """Bytes promised to values on their way in (`reserve`): they count against the
+        capacity too."""
         self._data: OrderedDict[K, tuple[V, int]] = OrderedDict()
         self._on_evict = on_evict
 
@@ -68,12 +71,25 @@ class ByteLRU(Generic[K, V]):
             self.total -= old[1]
         self._data[key] = (value, size)
         self.total += size
-        while self.total > self.capacity:
+        self._evict()
+        return True
+
+    def reserve(self, size: int) -> None:
+        """Make room for `size` more bytes that are not stored yet (evicting as `put`)."""
+        self.reserved += size
+        self._evict()
+
+    def release(self, size: int) -> None:
+        self.reserved = max(0, self.reserved - size)
+
+    def _evict(self) -> None:
+        # The most recent entry always stays (it fits: max_item <= capacity), even when
+        # reservations alone fill the capacity.
+        while self.total + self.reserved > self.capacity and len(self._data) > 1:
             evicted_key, (evicted, evicted_size) = self._data.popitem(last=False)
             self.total -= evicted_size
             if self._on_evict is not None:
                 self._on_evict(evicted_key, evicted)
-        return True
 
     def pop(self, key: K) -> V | None:
         item = self._data.pop(key, None)

@@ -51,6 +51,7 @@ from edge_cache.rules import (
 )
 from edge_cache.store import Entry, ResponseStore, selecting_values
 from edge_cache.upstreams import NoUpstreamAvailable, UpstreamError, UpstreamPool
+from edge_cache.wire import NO_BODY_STATUSES, RequestHead, StoredWire
 from vodstack.access import request_id_of
 from vodstack.errors import ApiError, ErrorCode
 from vodstack.request_ids import current_request_id
@@ -80,6 +81,10 @@ class BodyFilter(Protocol):
 
     def rewrite_headers(self, headers: CIMultiDict[str]) -> None:
         """Adjust the answer's fields for the rewritten body (e.g. make it private)."""
+
+    def may_rewrite(self, status: int, content_type: str | None) -> bool:
+        """Whether some request could want this answer rewritten (then the hit path leaves
+        it to the full path)."""
 
 
 MAX_FILTERED_BODY = 8 * 1024 * 1024
@@ -118,6 +123,9 @@ class EdgeProxy:
         self.upstream_fields: Callable[[str], HeaderPairs] = _no_upstream_fields
         """Extra request fields for upstream fetches of a key (e.g. a playback token)."""
         self.body_filter: BodyFilter | None = None
+        self.hit_key: Callable[[str], str | None] | None = None
+        """The cache key of a request target for the hit path, None to leave the request to
+        the full path (set by `edge_cache.signed.PlaybackGuard`); default: the target."""
 
     # ---------------------------------------------------------------- entry point
 
@@ -144,6 +152,39 @@ class EdgeProxy:
             size = len(body) if isinstance(body, bytes) and method != "HEAD" else 0
             self.metrics.body_sent(x_cache, size)
         return response
+
+    def fast_entry(self, head: RequestHead, now: float) -> Entry | None:
+        """The hit path's question (`edge_cache.hitpath`): a stored response that answers
+        this plain GET/HEAD as it is — fresh (RFC 9111 §4.2; the request has no cache
+        directives, preconditions, range or credentials: the hit path left those to the
+        full path), with a body that needs no per-request rewriting. Counted as a hit."""
+        target = head.target.decode("ascii")  # visible ASCII: checked by edge_cache.wire
+        key = target if self.hit_key is None else self.hit_key(target)
+        if key is None:
+            return None
+        entry = self.store.select(key, head.get_all)
+        if entry is None:
+            return None
+        facts = entry.facts
+        age = facts.initial_age + (now - facts.response_time if now > facts.response_time else 0.0)
+        if age >= facts.lifetime or facts.no_cache:
+            return None
+        status = entry.status
+        if status < 200 or status in NO_BODY_STATUSES:
+            return None
+        if entry.wire is None:
+            try:
+                entry.wire = StoredWire(
+                    entry.status, entry.reason, entry.headers, len(entry.body)
+                )
+            except UnicodeEncodeError:
+                return None  # aiohttp encodes fields the same way and would fail too
+        if self.body_filter is not None and self.body_filter.may_rewrite(
+            status, _content_type(entry.headers)
+        ):
+            return None
+        self.stats["hit"] += 1
+        return entry
 
     async def close(self) -> None:
         """Wait for background refreshes (called on shutdown)."""
@@ -268,7 +309,7 @@ class EdgeProxy:
                     else:
                         return await self._relay(request, resp, kept, facts, "MISS")
                 else:
-                    body, complete = await _read_up_to(resp, self.store.max_object)
+                    body, complete = await _read_up_to(resp, self.store.max_object, self.store)
                     if not complete:
                         return await self._relay(request, resp, kept, facts, "MISS", prefix=body)
                     entry = Entry(
@@ -372,7 +413,7 @@ class EdgeProxy:
                         or _too_big(resp.content_length, self.store.max_object)
                     ):
                         return None
-                    body, complete = await _read_up_to(resp, self.store.max_object)
+                    body, complete = await _read_up_to(resp, self.store.max_object, self.store)
                     if not complete:
                         return None
                     fresh = Entry(
@@ -430,7 +471,7 @@ class EdgeProxy:
                 ):
                     self.store.remove(entry)
                     return
-                body, complete = await _read_up_to(resp, self.store.max_object)
+                body, complete = await _read_up_to(resp, self.store.max_object, self.store)
                 if not complete:
                     self.store.remove(entry)
                     return
@@ -688,6 +729,13 @@ def _response_headers(
     return headers
 
 
+def _content_type(headers: tuple[tuple[str, str], ...]) -> str | None:
+    for name, value in headers:
+        if name.lower() == "content-type":
+            return value
+    return None
+
+
 def _conditional_fields(request: web.Request) -> dict[str, str]:
     headers = request.headers
     return {
@@ -753,16 +801,36 @@ def _too_big(length: int | None, limit: int) -> bool:
     return length is not None and length > limit
 
 
-async def _read_up_to(resp: aiohttp.ClientResponse, limit: int) -> tuple[bytes, bool]:
-    """(body, True) when the whole body fits in `limit` bytes; else (what was read, False)."""
+async def _read_up_to(
+    resp: aiohttp.ClientResponse, limit: int, store: ResponseStore | None = None
+) -> tuple[bytes, bool]:
+    """(body, True) when the whole body fits in `limit` bytes; else (what was read, False).
+
+    With `store`, the bytes being read count against its capacity while they are read
+    (`ResponseStore.reserve`): concurrent fills evict stored entries instead of adding
+    to the memory the cache takes. The caller stores the body right after (no await in
+    between) or drops it.
+    """
     chunks: list[bytes] = []
     size = 0
-    async for chunk in resp.content.iter_any():
-        chunks.append(chunk)
-        size += len(chunk)
-        if size > limit:
-            return b"".join(chunks), False
-    return b"".join(chunks), True
+    reserved = 0
+    try:
+        if store is not None and resp.content_length is not None:
+            reserved = min(resp.content_length, limit + 1)
+            store.reserve(reserved)
+        async for chunk in resp.content.iter_any():
+            chunks.append(chunk)
+            size += len(chunk)
+            if store is not None and size > reserved:
+                store.reserve(size - reserved)
+                reserved = size
+            if size > limit:
+                return b"".join(chunks), False
+        return b"".join(chunks), True
+    finally:
+        if reserved:
+            assert store is not None
+            store.release(reserved)
 
 
 def _api_error(exc: UpstreamError) -> ApiError:

@@ -58,6 +58,7 @@ class PlaybackGuard:
         self.secret = secret
         proxy.upstream_fields = self.upstream_fields
         proxy.body_filter = self
+        proxy.hit_key = self.hit_key
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         video_id = media_video_id(request.path)
@@ -90,11 +91,28 @@ class PlaybackGuard:
     # -- the proxy's body filter: the viewer's token into playlists ------------------------
 
     def wanted(self, request: web.Request, status: int, content_type: str | None) -> bool:
+        return _VIEWER_TOKEN in request and self.may_rewrite(status, content_type)
+
+    def may_rewrite(self, status: int, content_type: str | None) -> bool:
         media_type = (content_type or "").split(";", 1)[0].strip().lower()
-        return (
-            status == 200 and _VIEWER_TOKEN in request
-            and (media_type == PLAYLIST_TYPE or media_type == "audio/mpegurl")
-        )
+        return status == 200 and (media_type == PLAYLIST_TYPE or media_type == "audio/mpegurl")
+
+    def hit_key(self, target: str) -> str | None:
+        """The hit path's cache key for a request target: as `handle` computes it (the URL
+        without the token) when the token opens the video; None when the full path must
+        answer (no or bad token: a 403 there; playlists: rewritten per viewer)."""
+        if not target.startswith(MEDIA_PREFIX):
+            return target
+        path, _, query = target.partition("?")
+        url = URL.build(path=path, query_string=query, encoded=True)  # as aiohttp's parser
+        video_id = media_video_id(url.path)
+        if video_id is None:
+            return target
+        if is_playlist(url.path) or check(
+            self.secret, video_id, url.query.get(QUERY_PARAMETER)
+        ) is not None:
+            return None
+        return str(without_token(url))
 
     def rewrite(self, request: web.Request, body: bytes) -> bytes:
         token = request[_VIEWER_TOKEN]

@@ -5,10 +5,12 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from edge_cache.conditional import Validators
 from edge_cache.lru import ByteLRU
 from edge_cache.rules import ResponseFacts
+from edge_cache.wire import StoredWire
 
 # Rough bytes of the Python objects around one entry (dataclass, tuples, dict slots), so
 # that many tiny responses cannot exceed the bound by their bookkeeping alone.
@@ -37,6 +39,8 @@ class Entry:
     facts: ResponseFacts
     validators: Validators = field(init=False)
     size: int = field(init=False)
+    wire: StoredWire | None = field(default=None, init=False, repr=False)
+    """The header fields as bytes for the hit path (`edge_cache.wire`), made on first use."""
 
     def __post_init__(self) -> None:
         self.validators = Validators(
@@ -71,6 +75,16 @@ def selecting_values(
     return tuple(values)
 
 
+class StoreListener(Protocol):
+    """Told what the store keeps and drops on purpose (a multi-process edge passes it on to
+    its other processes, `edge_cache.cluster.link`)."""
+
+    def stored(self, entry: Entry) -> None: ...
+
+    def removed(self, target: str, is_prefix: bool) -> None:
+        """A purge or invalidation of `target` (an exact key, or a prefix)."""
+
+
 class ResponseStore:
     """Entries by (URL, variant) in a `ByteLRU`, plus the variants known for each URL."""
 
@@ -85,6 +99,7 @@ class ResponseStore:
         self.generation = 0
         """Counts purges and invalidations; a fetch notes it before asking the upstream."""
         self._removals: deque[tuple[int, str, bool]] = deque(maxlen=REMOVAL_HISTORY)
+        self.listener: StoreListener | None = None
 
     @property
     def capacity(self) -> int:
@@ -150,7 +165,7 @@ class ResponseStore:
         self.generation += 1
         self._removals.append((self.generation, target, is_prefix))
 
-    def put(self, entry: Entry, since: int | None = None) -> bool:
+    def put(self, entry: Entry, since: int | None = None, *, share: bool = True) -> bool:
         """Store (or replace) the entry; False when it is larger than the object limit, or
         when its URL was purged after generation `since` (the answer may predate the purge:
         a video deleted while its segment was being fetched must not come back)."""
@@ -161,7 +176,25 @@ class ResponseStore:
             self.remove(entry)
             return False
         self._variants.setdefault(entry.key, {})[entry.variant] = None
+        if share and self.listener is not None:
+            self.listener.stored(entry)
         return True
+
+    def reserve(self, size: int) -> None:
+        """Count `size` bytes being read (not stored yet) against the capacity, evicting
+        what must go to make room; `release` them once read."""
+        self._lru.reserve(size)
+
+    def release(self, size: int) -> None:
+        self._lru.release(size)
+
+    @property
+    def reserved(self) -> int:
+        return self._lru.reserved
+
+    def peek(self, variant: tuple[str, Selecting]) -> Entry | None:
+        """The entry stored for this variant, if any (recency untouched)."""
+        return self._lru.peek(variant)
 
     def _pop(self, variant: tuple[str, Selecting]) -> None:
         self._removing = True
@@ -174,9 +207,11 @@ class ResponseStore:
         if self._lru.peek(entry.variant) is entry:
             self._pop(entry.variant)
 
-    def remove_key(self, key: str) -> int:
+    def remove_key(self, key: str, *, share: bool = True) -> int:
         """Drop every variant of one URL; returns how many entries went."""
         self._note_removal(key, is_prefix=False)
+        if share and self.listener is not None:
+            self.listener.removed(key, False)
         return self._drop(key)
 
     def _drop(self, key: str) -> int:
@@ -185,8 +220,10 @@ class ResponseStore:
             self._pop(variant)
         return len(variants)
 
-    def purge_prefix(self, prefix: str) -> int:
+    def purge_prefix(self, prefix: str, *, share: bool = True) -> int:
         """Drop every entry whose URL (path and query) starts with `prefix`."""
         self._note_removal(prefix, is_prefix=True)
+        if share and self.listener is not None:
+            self.listener.removed(prefix, True)
         keys = [key for key in self._variants if key.startswith(prefix)]
         return sum(self._drop(key) for key in keys)

@@ -37,12 +37,25 @@ def clamp_progress(progress: float) -> float:
     return round(min(max(progress, 0.0), 100.0), 1)
 
 
+def is_playable(video: Video) -> bool:
+    """Whether players can start the video now: `ready` (complete), or still being
+    (re)transcoded while a master playlist is out (progressive publishing, or the finished
+    version of a re-transcode). A failed video is not offered for playback."""
+    if video.status is VideoStatus.READY:
+        return True
+    waiting = video.status in {VideoStatus.QUEUED, VideoStatus.PROCESSING}
+    return waiting and video.playable_at is not None
+
+
 def video_json(
     video: Video, base: str, media_base: str | None = None, sign: UrlSigner = unsigned
 ) -> dict[str, Any]:
     """`GET /v1/videos/<id>`: what a client needs to follow a video to playback.
 
-    With signed playback, `sign` puts a token in the playback and poster links.
+    `status` says where the transcode is (`ready` only once it is complete); `playable`
+    whether players can start it now, with `playback_url` whenever they can, so a player
+    may start a `processing` video that is published as it is transcoded. With signed
+    playback, `sign` puts a token in the playback and poster links.
     """
     media = media_base or base
     data: dict[str, Any] = {
@@ -55,15 +68,18 @@ def video_json(
         "updated_at": iso8601(video.updated_at),
         "attempts": video.attempts,
         "status_url": urls.status_url(base, video.id),
+        "playable": is_playable(video),
     }
     if video.status is VideoStatus.PROCESSING:
         data["progress"] = clamp_progress(video.progress)
     if video.status is VideoStatus.FAILED:
         data["error"] = video.error or "The video could not be processed."
+    if data["playable"]:
+        data["playback_url"] = sign(video.id, urls.playback_url(media, video.id))
+        data["playable_at"] = iso8601(video.playable_at) if video.playable_at else None
     if video.status is VideoStatus.READY:
         data["duration"] = video.duration
         data["renditions"] = [rendition_json(r) for r in video.renditions]
-        data["playback_url"] = sign(video.id, urls.playback_url(media, video.id))
         data["poster_url"] = (
             sign(video.id, urls.poster_url(media, video.id, video.version))
             if video.version else None

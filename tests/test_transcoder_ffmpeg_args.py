@@ -82,7 +82,10 @@ def test_every_rung_is_an_hls_output_with_aligned_keyframes() -> None:
         assert option(opts, "-flags") == "+cgop"
         assert option(opts, "-g") == option(opts, "-keyint_min") == "60"
         assert option(opts, "-hls_time") == "4"
-        assert option(opts, "-hls_playlist_type") == "vod"
+        # ffmpeg rewrites an EVENT playlist after each segment, every file under a
+        # temporary name until complete: the worker publishes what it lists as it goes.
+        assert option(opts, "-hls_playlist_type") == "event"
+        assert option(opts, "-hls_flags") == "independent_segments+temp_file"
         assert option(opts, "-hls_segment_type") == "fmp4"
         assert option(opts, "-hls_fmp4_init_filename") == "init.mp4"
         assert option(opts, "-hls_segment_filename") == f"/scratch/out/{name}/%d.m4s"
@@ -174,7 +177,8 @@ async def test_the_built_command_makes_every_output(
     boundaries = []
     for rung in rungs:
         playlist = m3u8.load(str(layout.playlist(rung.name)))
-        assert playlist.is_endlist and playlist.playlist_type == "vod"
+        assert playlist.is_endlist and playlist.playlist_type == "event"
+        assert not any(path.suffix == ".tmp" for path in layout.rendition_dir(rung.name).iterdir())
         assert playlist.segment_map[0].uri == "init.mp4"
         durations = [s.duration for s in playlist.segments]
         assert sum(durations) == pytest.approx(6.0, abs=0.1)

@@ -7,6 +7,12 @@ its own HLS output (H.264 + AAC, or video only for a silent source) in fMP4 (`in
 rung (`expr:gte(t,n_forced*K)`, no scene-cut keyframes, closed GOPs), so segments of all
 renditions start at the same instants and players can switch between them anywhere.
 
+Each rung's playlist is an EVENT playlist rewritten after every segment, and segments and
+playlists are written under a temporary name and renamed when complete
+(`hls_flags temp_file`): while ffmpeg runs, its playlist lists exactly the segments that
+are complete, which is what lets the worker publish them as they come
+(`transcoder.streaming`). The playlists players get are written by the worker, not these.
+
 The graph and per-output options are expressed with ffmpeg-python; everything here is
 pure and returns an argument list.
 """
@@ -120,9 +126,9 @@ def rendition_options(rung: Rung, options: EncodeOptions, layout: OutputLayout) 
         "max_muxing_queue_size": MUXING_QUEUE,
         "format": "hls",
         "hls_time": f"{options.segment_duration:g}",
-        "hls_playlist_type": "vod",
+        "hls_playlist_type": "event",
         "hls_list_size": 0,
-        "hls_flags": "independent_segments",
+        "hls_flags": "independent_segments+temp_file",
         "hls_segment_filename": str(layout.segment_pattern(rung.name)),
     }
     if options.segment_format == "fmp4":

@@ -11,6 +11,14 @@ RFC 8216 §4.3.4.2 (EXT-X-STREAM-INF):
 - FRAME-RATE has three decimals; RESOLUTION is the encoded width x height.
 Variants are listed highest bandwidth first and point at `<version>/<rendition>/index.m3u8`
 relative to the master, which lives at `videos/<id>/master.m3u8`.
+
+A master written while the renditions are still being encoded (progressive publishing)
+cannot be measured yet. §4.3.4.2 asks for "the BANDWIDTH value of a representative period
+of similar content, encoded using the same settings" then; the encoder's own limits are
+used (`estimated_variant`): x264's VBV keeps any window of w seconds under
+`maxrate * w + bufsize` bits, so no segment of the target duration goes over
+`maxrate + bufsize / target` on average, and AVERAGE-BANDWIDTH is the target bit rate.
+Both include the audio bit rate. The finished master replaces it with measured values.
 """
 
 from __future__ import annotations
@@ -19,6 +27,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 
+from transcoder.codecs import AAC_LC
+from transcoder.ladder import Rung
 from vodstack.catalog import Rendition
 
 PEAK_WINDOW_MIN = 0.5
@@ -94,6 +104,51 @@ def peak_bandwidth(segments: Sequence[SegmentStat], target_duration: float) -> i
     return round(peak)
 
 
+@dataclass(frozen=True)
+class VariantEntry:
+    """One EXT-X-STREAM-INF of a master playlist."""
+
+    name: str
+    width: int
+    height: int
+    frame_rate: Fraction
+    codecs: str
+    bandwidth: int
+    average_bandwidth: int
+    hls_version: int = 3
+
+
+def measured_variant(variant: VariantStats) -> VariantEntry:
+    return VariantEntry(
+        name=variant.name,
+        width=variant.width,
+        height=variant.height,
+        frame_rate=variant.frame_rate,
+        codecs=variant.codecs,
+        bandwidth=variant.bandwidth,
+        average_bandwidth=variant.average_bandwidth,
+        hls_version=variant.hls_version,
+    )
+
+
+def estimated_variant(
+    rung: Rung, *, video_codec: str, target_duration: float, hls_version: int = 3
+) -> VariantEntry:
+    """The entry of a rendition still being encoded, from its encoder settings."""
+    audio_bits = rung.audio_bitrate or 0
+    peak_video = rung.maxrate + rung.bufsize / max(1.0, target_duration)
+    return VariantEntry(
+        name=rung.name,
+        width=rung.width,
+        height=rung.height,
+        frame_rate=rung.frame_rate,
+        codecs=",".join(c for c in (video_codec, AAC_LC if rung.has_audio else None) if c),
+        bandwidth=round(peak_video + audio_bits),
+        average_bandwidth=rung.video_bitrate + audio_bits,
+        hls_version=hls_version,
+    )
+
+
 def variant_uri(version: str, name: str) -> str:
     return f"{version}/{name}/index.m3u8"
 
@@ -104,6 +159,11 @@ def format_frame_rate(rate: Fraction) -> str:
 
 def build_master(variants: Sequence[VariantStats], version: str) -> str:
     """Text of the master playlist for the renditions published under `version`."""
+    return master_playlist([measured_variant(v) for v in variants], version)
+
+
+def master_playlist(variants: Sequence[VariantEntry], version: str) -> str:
+    """Text of a master playlist listing `variants` under `version`."""
     if not variants:
         raise ValueError("a master playlist needs at least one variant")
     ordered = sorted(variants, key=lambda v: (v.bandwidth, v.width * v.height), reverse=True)

@@ -30,6 +30,14 @@ class EncodedRendition:
     """File names in `directory` to publish: init, segments, then the playlist."""
 
 
+def video_codec(directory: Path, init_name: str | None, first_segment: str) -> str:
+    """`avc1.PPCCLL` of what ffmpeg wrote: from the init segment, or the first TS segment."""
+    if init_name is not None:
+        return avc_from_init_segment((directory / init_name).read_bytes()).codec_string
+    with open(directory / first_segment, "rb") as first:
+        return avc_from_transport_stream(first.read(TS_PROBE_BYTES)).codec_string
+
+
 def measure_rendition(layout: OutputLayout, rung: Rung) -> EncodedRendition:
     directory = layout.rendition_dir(rung.name)
     playlist_path = layout.playlist(rung.name)
@@ -54,17 +62,12 @@ def measure_rendition(layout: OutputLayout, rung: Rung) -> EncodedRendition:
         segments.append(SegmentStat(duration=float(segment.duration), size=path.stat().st_size))
         names.append(name)
 
-    if init_name is not None:
-        video = avc_from_init_segment((directory / init_name).read_bytes())
-    else:
-        with open(directory / names[0], "rb") as first:
-            video = avc_from_transport_stream(first.read(TS_PROBE_BYTES))
     stats = VariantStats(
         name=rung.name,
         width=rung.width,
         height=rung.height,
         frame_rate=rung.frame_rate,
-        video_codec=video.codec_string,
+        video_codec=video_codec(directory, init_name, str(playlist.segments[0].uri)),
         audio_codec=AAC_LC if rung.has_audio else None,
         segments=tuple(segments),
         target_duration=float(playlist.target_duration or 0),

@@ -119,7 +119,7 @@ class Publisher:
                 await before_master()
             if not await self._video_exists(video_id):
                 raise VideoGone(video_id)
-            cancelled = await self._write_master(master_key, publication.master_text)
+            cancelled = await self.write_master(master_key, publication.master_text)
             master_written = True
             if not await self._video_exists(video_id):
                 # Deleted while the master was being written: take it back down.
@@ -130,11 +130,11 @@ class Publisher:
                 raise asyncio.CancelledError()
         except BaseException:
             if not master_written:
-                await asyncio.shield(self._remove_version(video_id, version))
+                await asyncio.shield(self.remove_version(video_id, version))
             raise
         await self.remove_old_versions(video_id, version)
 
-    async def _write_master(self, master_key: str, text: str) -> bool:
+    async def write_master(self, master_key: str, text: str, *, growing: bool = False) -> bool:
         """Write the master to the end even if cancelled meanwhile; True if cancelled.
 
         Once its write has started the master may land whatever we do, so a cancellation
@@ -145,7 +145,7 @@ class Publisher:
                 master_key,
                 text.encode(),
                 content_type=content_type_for(master_key),
-                cache_control=cache_control_for(master_key),
+                cache_control=cache_control_for(master_key, growing=growing),
             )
         )
         cancelled = False
@@ -158,7 +158,7 @@ class Publisher:
                     raise  # the write itself was cancelled: nothing landed
                 cancelled = True
 
-    async def _remove_version(self, video_id: str, version: str) -> None:
+    async def remove_version(self, video_id: str, version: str) -> None:
         try:
             await self.store.delete_prefix(keys.version_prefix(video_id, version))
         except Exception as exc:  # best effort: a later publish removes it as an old version

@@ -51,6 +51,7 @@ from transcoder.errors import (
     PermanentJobError,
     VideoGone,
 )
+from transcoder.ffmpeg_args import PLAYLIST_NAME
 from transcoder.pipeline import TranscodePipeline, TranscodeResult
 from transcoder.progress import ProgressReporter
 from transcoder.retry import retry_delay
@@ -373,6 +374,12 @@ class Worker:
             if not await self.backends.queue.heartbeat(job, self.settings.visibility_timeout):
                 raise LeaseLost(job.id)
 
+        async def on_playable(version: str) -> None:
+            await self._playable(active, version)
+
+        async def on_withdrawn() -> None:
+            await self._withdrawn(job)
+
         pipeline = TranscodePipeline(
             self.settings,
             self.backends,
@@ -381,9 +388,47 @@ class Worker:
             scratch=self.space.job_dir(f"{job.id}-{job.attempts}"),
             on_progress=on_progress,
             before_master=before_master,
+            on_playable=on_playable,
+            on_withdrawn=on_withdrawn,
             space=self.space,
         )
         return await pipeline.run()
+
+    async def _playable(self, active: ActiveJob, version: str) -> None:
+        """A growing master is out: the edges forget their cached 404 of it (and warm the
+        first segments), then the record says `playable`, only for this attempt."""
+        job = active.job
+        if self.edges is not None:
+            self.edges.published(
+                keys.playback_path(job.video_id),
+                f"video {job.video_id} (playable)",
+                published_paths(
+                    self.backends.store, job.video_id, version, self.settings.warm_segments
+                ),
+            )
+        catalog = self.backends.catalog
+
+        async def record() -> None:
+            video = await catalog.get(job.video_id)
+            if video is None or video.status is not VideoStatus.PROCESSING:
+                return
+            if video.attempts != job.attempts:
+                return  # another attempt took over
+            await catalog.update_if(
+                job.video_id, VideoStatus.PROCESSING, playable_at=time.time()
+            )
+
+        await self._settle(record(), job, "record as playable")
+        self._log(logging.INFO, "playable", job, time.monotonic() - active.started)
+
+    async def _withdrawn(self, job: Job) -> None:
+        """A master that was not finished was taken down: the record and the edges follow."""
+        await self._settle(
+            self.backends.catalog.update(job.video_id, playable_at=None), job,
+            "record as not playable",
+        )  # fmt: skip
+        if self.edges is not None:
+            await self.edges.purge(keys.media_path_for_key(keys.video_prefix(job.video_id)))
 
     async def _watch(self, active: ActiveJob) -> None:
         """Heartbeat the lease every visibility_timeout/3 and look for a deletion every
@@ -506,14 +551,25 @@ class Worker:
             # Before `ready` is recorded, so players told "ready" find the master no longer
             # cached as a 404 and the first segments warm; in the background, never failing
             # the job.
+            # The version's playlists too: edges may hold their growing revisions.
             self.edges.published(
-                keys.playback_path(job.video_id),
+                [
+                    keys.playback_path(job.video_id),
+                    *(
+                        keys.media_path_for_key(
+                            keys.rendition_prefix(job.video_id, result.version, rendition.name)
+                            + PLAYLIST_NAME
+                        )
+                        for rendition in result.renditions
+                    ),
+                ],
                 f"video {job.video_id}",
                 published_paths(
                     self.backends.store, job.video_id, result.version,
                     self.settings.warm_segments,
                 ),
             )
+        now = time.time()
         video = await self._settle(
             self.backends.catalog.update_and_notify(
                 job.video_id,
@@ -525,7 +581,8 @@ class Worker:
                 duration=result.duration,
                 renditions=result.renditions,
                 version=result.version,
-                ready_at=time.time(),
+                ready_at=now,
+                playable_at=result.playable_at or now,
                 attempts=job.attempts,
             ),
             job,

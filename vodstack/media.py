@@ -32,7 +32,9 @@ IMMUTABLE = "public, max-age=31536000, immutable"
 # again now and then; a minute bounds how long a re-transcode takes to show, and the stale
 # allowances keep players going while an origin is briefly slow or down.
 FINISHED_PLAYLIST = "public, max-age=60, stale-while-revalidate=300, stale-if-error=86400"
-# Playlists still growing while a video is being published (EVENT playlists).
+# Playlists still growing while a video is being published (EVENT playlists, and the
+# master pointing at them): a player reloads them every few seconds for the segments
+# appended since, so a cache may keep one only for a moment.
 GROWING_PLAYLIST = "public, max-age=1, stale-while-revalidate=2"
 # A video that is not (yet) published: a short negative cache absorbs polling players
 # without hiding the video for long once it is ready.
@@ -54,3 +56,9 @@ def cache_control_for(key: str, *, growing: bool = False) -> str:
     if is_playlist(key):
         return GROWING_PLAYLIST if growing else FINISHED_PLAYLIST
     return IMMUTABLE
+
+
+def is_growing(cache_control: str | None) -> bool:
+    """Whether an object was stored as a playlist still growing (its stored Cache-Control):
+    a master stored so belongs to a publication that has not finished."""
+    return cache_control == GROWING_PLAYLIST

@@ -51,8 +51,12 @@ async def serve_until_signal(
     *,
     name: str = "vodstack",
     on_started: Callable[[str], Awaitable[None]] | None = None,
+    make_site: Callable[[web.AppRunner], web.BaseSite] | None = None,
 ) -> None:
-    """Start `app`, print its URL, wait for SIGINT/SIGTERM, then drain and stop."""
+    """Start `app`, print its URL, wait for SIGINT/SIGTERM, then drain and stop.
+
+    `make_site` replaces the plain `web.TCPSite(runner, host, port)` (the edge's hit path).
+    """
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -67,7 +71,7 @@ async def serve_until_signal(
     )
     await runner.setup()
     try:
-        site = web.TCPSite(runner, host, port)
+        site = make_site(runner) if make_site is not None else web.TCPSite(runner, host, port)
         await site.start()
         url = bound_url(runner, host)
         announce(name, url)

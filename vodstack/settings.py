@@ -386,6 +386,28 @@ class Settings:
         True, "Log one line per HTTP request (method, path, status, bytes, time, id).", parse_bool
     )
 
+    # Edge performance: worker processes and the hit path.
+    processes: int = setting(
+        0,
+        "Worker processes of `vodstack edge` sharing its port (SO_REUSEPORT); each keeps "
+        "cache_size / processes (0: one per CPU).",
+        int,
+    )
+    edge_hit_path: bool = setting(
+        True,
+        "Answer fresh cache hits on the edge's own HTTP/1.1 path in front of aiohttp "
+        "(false: every request goes through aiohttp).",
+        parse_bool,
+    )
+
+    # Progressive publishing: playable while it is transcoded.
+    progressive_publish: bool = setting(
+        True,
+        "Make a new video playable as soon as the first segment of every rendition is "
+        "stored (growing EVENT playlists), instead of only when the transcode is complete.",
+        parse_bool,
+    )
+
     # Chunked transcoding: one long video split over several workers.
     chunk_duration: float = setting(
         0.0,
@@ -470,6 +492,8 @@ class Settings:
             problems.append("edges needs purge_token (the edges' --purge-token)")
         if not 0 <= self.warm_segments <= 1000:
             problems.append("warm_segments must be 0 to 1000")
+        if not 0 <= self.processes <= 256:
+            problems.append(f"processes must be 0 (one per CPU) to 256, got {self.processes}")
         problems += self._security_problems()
         problems += self._chunking_problems()
         if problems:

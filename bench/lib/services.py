@@ -33,34 +33,43 @@ def start_origin(data_dir: Path, *, log_dir: Path, extra: tuple[str, ...] = ()) 
 
 def edge_process_flag() -> str | None:
     """The option that runs the edge in several processes, if this version has one."""
-    result = subprocess.run(
+    text = edge_flags()
+    for flag in ("--processes", "--workers"):
+        if flag in text:
+            return flag
+    return None
+
+
+def edge_flags() -> str:
+    """`vodstack edge --help` (to see which options this version has)."""
+    return subprocess.run(
         [sys.executable, "-m", "vodstack", "edge", "--help"],
         capture_output=True, text=True, cwd=REPO_ROOT, check=False,
         env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
-    )  # fmt: skip
-    for flag in ("--processes", "--workers"):
-        if flag in result.stdout:
-            return flag
-    return None
+    ).stdout  # fmt: skip
 
 
 def start_edge(
     upstream: str,
     *,
     log_dir: Path,
-    processes: int = 1,
+    processes: int | None = None,
     cache_size: str = "1GiB",
     extra: tuple[str, ...] = (),
     name: str = "edge",
 ) -> VodstackProcess:
-    """`vodstack edge` in front of `upstream`; `processes` > 1 needs a version that has
-    a multi-process option."""
+    """`vodstack edge` in front of `upstream`, in `processes` processes (None: the edge's
+    default; more than 1 needs a version with a multi-process option). Access logs are off
+    where the edge has them, as for the nginx peers."""
     args = ["edge", "--upstream", upstream, "--port", "0", "--cache-size", cache_size, *extra]
-    if processes > 1:
+    if processes is not None:
         flag = edge_process_flag()
-        if flag is None:
+        if flag is None and processes > 1:
             raise ServiceError("this `vodstack edge` runs in one process only (no --processes)")
-        args += [flag, str(processes)]
+        if flag is not None:
+            args += [flag, str(processes)]
+    if "--access-log" in edge_flags() and "--access-log" not in extra:
+        args += ["--access-log", "false"]
     return VodstackProcess(args, log_path=log_dir / f"{name}.log", env=QUIET)
 
 

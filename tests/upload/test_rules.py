@@ -225,6 +225,7 @@ def test_queued_video_json() -> None:
         "updated_at": "2023-11-14T22:13:30.250Z",
         "attempts": 0,
         "status_url": f"{BASE}/v1/videos/AAAAAAAAAAAAAAAA",
+        "playable": False,
     }
 
 

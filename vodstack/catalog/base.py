@@ -54,6 +54,9 @@ class Video:
     attempts: int = 0
     ready_at: float | None = None
     request_id: str | None = None
+    playable_at: float | None = None
+    """When a master playlist players can use was first out (before `ready` when the video
+    is published while it is transcoded); None while there is none."""
 
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, Protocol, TypeVar
 
 from aiohttp import web
@@ -23,6 +23,7 @@ from prometheus_client.metrics_core import Metric
 from vodstack import __version__
 from vodstack.metrics.disk import DiskCollector
 from vodstack.metrics.jobs import QueueDepthCollector
+from vodstack.metrics.merge import merge_families
 from vodstack.queue import JobQueue
 
 log = logging.getLogger(__name__)
@@ -58,6 +59,9 @@ class Metrics:
         self._refreshing: list[AsyncCollector] = []
         self._disk: DiskCollector | None = None
         self._queue: QueueDepthCollector | None = None
+        self.peers: Callable[[], Awaitable[list[Any]]] | None = None
+        """Set in a server of several processes: the other processes' `collected()`
+        families, added to this one's in `render` (see `vodstack.metrics.merge`)."""
 
     def group(self, factory: Callable[[CollectorRegistry], G]) -> G:
         """The group made by `factory(registry)`, made on first use and shared after."""
@@ -86,19 +90,28 @@ class Metrics:
             self.add_collector(self._queue)
         self._queue.queue = queue
 
-    async def render(self, accept: str | None = None) -> tuple[bytes, str]:
-        """(body, content type) of every metric in the format `accept` asks for (Prometheus
-        text 0.0.4 by default, OpenMetrics on request), after refreshing scrape-time
-        collectors."""
+    async def collected(self) -> list[Metric]:
+        """Every metric of this process, after refreshing scrape-time collectors."""
         results = await asyncio.gather(
             *(collector.refresh() for collector in self._refreshing), return_exceptions=True
         )
         for collector, result in zip(self._refreshing, results, strict=True):
             if isinstance(result, BaseException):
                 log.warning("metrics collector %s failed: %r", type(collector).__name__, result)
-        # Collected on the loop (a consistent view of numbers the loop updates), written
-        # out in a thread: formatting a few thousand lines takes milliseconds.
-        families = _Collected(list(self.registry.collect()))
+        # Collected on the loop: a consistent view of numbers the loop updates.
+        return list(self.registry.collect())
+
+    async def render(self, accept: str | None = None) -> tuple[bytes, str]:
+        """(body, content type) of every metric in the format `accept` asks for (Prometheus
+        text 0.0.4 by default, OpenMetrics on request), after refreshing scrape-time
+        collectors; with `peers`, the other processes' added in."""
+        mine = await self.collected()
+        if self.peers is not None:
+            others = [part for part in await self.peers() if isinstance(part, list)]
+            if others:
+                mine = merge_families([mine, *others])
+        # Written out in a thread: formatting a few thousand lines takes milliseconds.
+        families = _Collected(mine)
         encode, content_type = choose_encoder(accept or "")
         return await asyncio.to_thread(encode, families), content_type
 

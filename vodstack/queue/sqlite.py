@@ -37,6 +37,11 @@ CREATE INDEX IF NOT EXISTS jobs_video ON jobs (video_id);
 """
 
 POLL_INTERVAL = 0.5
+CHANGE_POLL = 0.05
+"""How often a waiting lease looks whether another connection (another process: an ingest
+enqueuing) committed something, with `PRAGMA data_version`: a counter read that takes no
+lock, so a job enqueued elsewhere is leased within this much rather than `POLL_INTERVAL`.
+An enqueue in the same process wakes the lease at once."""
 
 
 class SqliteQueue:
@@ -112,12 +117,28 @@ class SqliteQueue:
         deadline = time.monotonic() + wait
         while True:
             self._wakeup.clear()
+            version = await self._data_version()
             job = await self._try_lease(worker_id, visibility_timeout)
             remaining = deadline - time.monotonic()
             if job is not None or remaining <= 0:
                 return job
+            await self._wait_for_change(version, min(POLL_INTERVAL, remaining))
+
+    async def _data_version(self) -> int:
+        with unavailable_on_error("lease"):
+            rows = list(await self.db.execute_fetchall("PRAGMA data_version"))
+        return int(rows[0][0])
+
+    async def _wait_for_change(self, version: int, longest: float) -> None:
+        """Until an enqueue in this process, a commit by another connection, or `longest`
+        (which also catches leases expiring and retries falling due)."""
+        deadline = time.monotonic() + longest
+        while (left := deadline - time.monotonic()) > 0:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wakeup.wait(), min(POLL_INTERVAL, remaining))
+                await asyncio.wait_for(self._wakeup.wait(), min(CHANGE_POLL, left))
+                return
+            if await self._data_version() != version:
+                return
 
     async def _update_leased(self, job: Job, assignments: str, *params: Any) -> bool:
         with unavailable_on_error("job update"):

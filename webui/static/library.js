@@ -159,7 +159,7 @@ class VideoItem {
     else if (video.status === "queued") this.setProgress(null, statusLine(video));
     else this.setProgress(null, null);
     this.setError(video.status === "failed" ? video.error : "");
-    this.setActions({ watch: video.status === "ready", manage: true });
+    this.setActions({ watch: video.status === "ready" || Boolean(video.playable), manage: true });
     if ((video.status === "queued" || video.status === "processing") && !this.stopFollowing) {
       this.stopFollowing = followVideo(video.id, (update, error) => this.onUpdate(update, error));
     }

@@ -1,5 +1,8 @@
-// The watch page: follow the video's status to "ready", then play it with hls.js (or the
-// browser's own HLS where Media Source Extensions are missing, i.e. iOS Safari).
+// The watch page: follow the video's status until it is playable, then play it with hls.js
+// (or the browser's own HLS where Media Source Extensions are missing, i.e. iOS Safari).
+// A video published while it is transcoded is playable before it is "ready": its playlists
+// grow (EVENT) and say to start at the beginning (EXT-X-START), and the player follows
+// them to the end.
 import { followVideo } from "./api.js";
 import {
   levelLabel,
@@ -29,7 +32,11 @@ const playerError = document.getElementById("player-error");
 
 // For people and tests alike: the Hls instance (null when the browser plays natively).
 window.player = null;
-window.playerState = { mode: null, fatalErrors: [], levelSwitches: [] };
+// `startedAs`: the video's status when playback started; `stalls`: playback positions where
+// the video ran out of data after it had started playing (seeks excluded).
+window.playerState = {
+  mode: null, fatalErrors: [], levelSwitches: [], startedAs: null, stalls: [],
+};
 
 let started = false;
 
@@ -57,6 +64,10 @@ function onStatus(video, error) {
   titleEl.textContent = videoTitle(video);
   document.title = `${videoTitle(video)} · vodstack`;
   root.dataset.status = video.status;
+  if (video.playable && video.playback_url && video.status !== "failed") {
+    startPlayback(video);
+    return;
+  }
   switch (video.status) {
     case "ready":
       startPlayback(video);
@@ -82,6 +93,7 @@ function onStatus(video, error) {
 function startPlayback(video) {
   if (started) return;
   started = true;
+  window.playerState.startedAs = video.status;
   statusPanel.hidden = true;
   videoEl.hidden = false;
   if (video.poster_url) videoEl.poster = video.poster_url;
@@ -188,6 +200,12 @@ copyTime.addEventListener("click", async () => {
     copyTime.textContent = "Link is in the address bar";
   }
   setTimeout(() => { copyTime.textContent = "Link to this moment"; }, 2500);
+});
+
+let playedOnce = false;
+videoEl.addEventListener("playing", () => { playedOnce = true; });
+videoEl.addEventListener("waiting", () => {
+  if (playedOnce && !videoEl.seeking) window.playerState.stalls.push(videoEl.currentTime);
 });
 
 window.addEventListener("hashchange", seekToFragment);
