@@ -177,6 +177,10 @@ SERVER_LINE = f"Server: {SERVER_SOFTWARE}\r\n".encode("latin-1")
 NO_BODY_STATUSES = frozenset({204, 304})
 
 
+_PER_ANSWER = frozenset({"x-request-id", "x-cache"})
+"""Stored fields every answer replaces with its own."""
+
+
 class StoredWire:
     """A stored response's status line and header fields as bytes, made once per entry.
 
@@ -191,8 +195,9 @@ class StoredWire:
     def __init__(
         self, status: int, reason: str, headers: tuple[tuple[str, str], ...], body_length: int
     ) -> None:
-        # The request id is the request's own (added per answer), never the stored one.
-        headers = tuple(pair for pair in headers if pair[0].lower() != "x-request-id")
+        # The request id is the request's own (added per answer), never the stored one; the
+        # X-Cache is this edge's (an upstream edge's own is replaced, as on the full path).
+        headers = tuple(pair for pair in headers if pair[0].lower() not in _PER_ANSWER)
         names = {name.lower() for name, _ in headers}
         # UTF-8, as aiohttp writes fields (stored values come from aiohttp's client parser,
         # which refuses line breaks in them).

@@ -89,6 +89,7 @@ async def origin(aiohttp_server: ServerFactory) -> tuple[Origin, TestServer]:
     spec.serve("/v/a.m3u8", b"#EXTM3U\n", headers={
         "Cache-Control": "public, max-age=60", "Content-Type": "application/vnd.apple.mpegurl",
         "X-Request-Id": "the-upstream-request",  # stored with the answer, never sent again
+        "X-Cache": "MISS",  # an upstream edge's own: replaced by this edge's
     }, etag='"pl-1"')  # fmt: skip
     spec.serve("/seg.m4s", SEGMENT, headers={
         "Cache-Control": "public, max-age=31536000, immutable", "Content-Type": "video/mp4",
@@ -147,10 +148,14 @@ async def test_a_hit_is_answered_as_the_full_path_answers_it(origin: Any, make_e
     assert fast.headers["x-request-id"] == "trace-42"
     assert re.fullmatch(r"[0-9a-f]{32}", full.headers["x-request-id"])
     assert fast.raw.count(b"X-Request-Id") == full.raw.count(b"X-Request-Id") == 1
+    assert fast.raw.count(b"X-Cache:") == full.raw.count(b"X-Cache:") == 1
 
     def names(raw: bytes) -> list[bytes]:
         lines = raw.split(b"\r\n\r\n")[0].split(b"\r\n")
-        return [line.split(b":")[0] for line in lines if not line.startswith(b"X-Request-Id")]
+        return [
+            line.split(b":")[0] for line in lines
+            if not line.startswith((b"X-Request-Id", b"X-Cache"))
+        ]
 
     assert names(fast.raw) == names(full.raw)  # the same fields, in the same order
     for name in ("content-type", "etag", "cache-control", "content-length", "via", "date"):
