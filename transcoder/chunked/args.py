@@ -56,8 +56,19 @@ def _segment_muxer_options(segment_format: str) -> str:
 
 
 def _hls_options(
-    segment_format: str, segment_time: float, pattern: Path, start_number: int = 0
+    segment_format: str,
+    segment_time: float,
+    pattern: Path,
+    start_number: int = 0,
+    *,
+    keep_timestamps: bool = True,
 ) -> dict[str, Any]:
+    """The HLS muxer's options; `keep_timestamps` leaves negative ones as they are (video
+    chunks, see above). The audio, one whole encode, lets the muxer start it at zero: its
+    AAC priming packet would otherwise get a negative `tfdt`, which fMP4 readers take as a
+    huge unsigned time (hls.js then drops the audio after the first segment). It plays
+    1024 samples (about 21 ms) later than the video for that: well within lip-sync
+    tolerance."""
     opts: dict[str, Any] = {
         "format": "hls",
         "hls_time": f"{segment_time:.6f}",
@@ -66,9 +77,10 @@ def _hls_options(
         "hls_flags": "independent_segments",
         "hls_segment_filename": str(pattern),
         "start_number": start_number,
-        "avoid_negative_ts": "disabled",
-        "hls_segment_options": _segment_muxer_options(segment_format),
     }
+    if keep_timestamps:
+        opts["avoid_negative_ts"] = "disabled"
+        opts["hls_segment_options"] = _segment_muxer_options(segment_format)
     if segment_format == "fmp4":
         opts["hls_segment_type"] = "fmp4"
         opts["hls_fmp4_init_filename"] = INIT_NAME
@@ -185,6 +197,9 @@ def audio_options(
         "max_muxing_queue_size": MUXING_QUEUE,
     }
     opts.update(
-        _hls_options(plan.segment_format, plan.segment_duration, layout.segment_pattern(audio.name))
+        _hls_options(
+            plan.segment_format, plan.segment_duration, layout.segment_pattern(audio.name),
+            keep_timestamps=False,
+        )
     )
     return opts
