@@ -48,6 +48,11 @@ BENCHES = (
     Bench("tus_upload", ("--size-mib", "128"), 300),
     Bench("serve_internal_link", ("--rounds", "2", "--seconds", "2"), 600),
     Bench("transcode_overhead", ("--runs", "1"), 600),
+    Bench(
+        "scale_out",
+        ("--seconds", "48", "--chunk", "12", "--workers", "1,2", "--threads", "1"),
+        900,
+    ),
     Bench("s3_client_choice", ("--requests", "200"), 600),
     Bench("cache_conformance", ("--quiet",), 900),
 )

@@ -16,6 +16,12 @@ cancelled) or the video is deleted, ffmpeg is killed and the job abandoned. Outc
 - shutdown: a job whose progress says it ends within `worker_shutdown_grace` is let
   finish; any other is stopped (ffmpeg killed) and released so another worker takes it
   at once.
+
+Chunked transcoding (`transcoder.chunked`): with `chunk_duration` set, an upload's job may
+end by queueing part jobs instead of publishing; part and join jobs are run by
+`ChunkedJobs`. They are leased, heartbeated, retried and failed like any job, but only the
+join marks the video ready, and a part or join that gives up fails the video (saying
+which part) and cancels the video's other jobs.
 """
 
 from __future__ import annotations
@@ -36,6 +42,8 @@ from typing import Any
 from prometheus_client import CollectorRegistry
 
 from edge_cache.fleet import EdgeFleet
+from transcoder.chunked.dispatch import ChunkedJobs, HandedOn
+from transcoder.chunked.jobs import describe_job, is_chunked_job, video_reason
 from transcoder.errors import (
     FfmpegError,
     FfmpegTimeout,
@@ -76,8 +84,10 @@ OUTCOME_OF_EVENT = {
     "retry": "retried",
     "abandoned": "abandoned",
     "unrecorded": "abandoned",
+    "handed on": "succeeded",
 }
-"""The job metrics' outcome for each job event that ends an attempt."""
+"""The job metrics' outcome for each job event that ends an attempt (a plan or part of a
+chunked transcode that did its share is "handed on": it succeeded)."""
 
 
 class Abort(Enum):
@@ -90,7 +100,7 @@ class Abort(Enum):
 class ActiveJob:
     job: Job
     started: float = field(default_factory=time.monotonic)
-    task: asyncio.Task[TranscodeResult] | None = None
+    task: asyncio.Task[TranscodeResult | HandedOn] | None = None
     abort_reason: Abort | None = None
     progress: float = 0.0
     """Percent done, as last reported by the pipeline."""
@@ -156,6 +166,7 @@ class Worker:
         self._active: set[ActiveJob] = set()
         self._stop_task: asyncio.Task[None] | None = None
         self.space = ScratchSpace(settings.scratch_path, min_free=settings.min_free_space)
+        self.chunked = ChunkedJobs(settings, backends, self.space)
         self.jobs_done = 0
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -201,6 +212,7 @@ class Worker:
                 task.cancel()
             await asyncio.gather(*self._slots, return_exceptions=True)
             self._slots = []
+        await self.chunked.close()
         await self.space.close()
         log.info("worker %s stopped", self.worker_id)
 
@@ -304,8 +316,10 @@ class Worker:
             self._log(logging.WARNING, "failed", job, None, reason)
             return
 
-        self._log(logging.INFO, "started", job, None)
-        reporter = ProgressReporter(self.backends.catalog, job.video_id, job.attempts)
+        self._log(logging.INFO, "started", job, None, describe_job(job))
+        reporter = self.chunked.reporter(job) or ProgressReporter(
+            self.backends.catalog, job.video_id, job.attempts
+        )
 
         def on_progress(percent: float) -> None:
             active.progress = percent
@@ -314,7 +328,7 @@ class Worker:
         self._active.add(active)
         active.task = asyncio.create_task(self._transcode(job, active, on_progress))
         watcher = asyncio.create_task(self._watch(active))
-        outcome: BaseException | TranscodeResult
+        outcome: BaseException | TranscodeResult | HandedOn
         try:
             outcome = await active.task
         except asyncio.CancelledError as exc:
@@ -336,7 +350,9 @@ class Worker:
 
     async def _transcode(
         self, job: Job, active: ActiveJob, on_progress: Callable[[float], None]
-    ) -> TranscodeResult:
+    ) -> TranscodeResult | HandedOn:
+        if self.chunked.handles(job):
+            return await self.chunked.run(job, on_progress)
         catalog = self.backends.catalog
         video = await catalog.update(
             job.video_id,
@@ -349,6 +365,10 @@ class Worker:
             raise VideoGone(job.video_id)
         if job.attempts == 1:
             self.metrics.queue_wait.observe(max(0.0, time.time() - video.created_at))
+        if self.chunked.splitting:
+            handed_on = await self.chunked.plan(job)
+            if handed_on is not None:
+                return handed_on
 
         async def before_master() -> None:
             if not await self.backends.queue.heartbeat(job, self.settings.visibility_timeout):
@@ -451,16 +471,31 @@ class Worker:
             return None
 
     async def _fail(self, job: Job, reason: str) -> None:
-        """Dead-letter the job, then record the reason, only if the lease was still ours."""
-        if await self._settle(self.backends.queue.fail(job, reason), job, "fail"):
-            await self._settle(
-                self.backends.catalog.update_and_notify(
-                    job.video_id, VIDEO_FAILED, self.settings.webhook_urls,
-                    status=VideoStatus.FAILED, error=reason, attempts=job.attempts,
-                ),
-                job,
-                "mark failed",
-            )
+        """Dead-letter the job, then record the reason, only if the lease was still ours.
+
+        A part or join job fails its video only while the video is still processing (a
+        late duplicate must not fail a published video), then cancels the video's other
+        jobs: the video cannot be finished without this part.
+        """
+        if not await self._settle(self.backends.queue.fail(job, reason), job, "fail"):
+            return
+        changes: dict[str, Any] = {"status": VideoStatus.FAILED, "error": reason}
+        if is_chunked_job(job):
+            video = await self._settle(self.backends.catalog.get(job.video_id), job, "read")
+            if video is None or video.status is not VideoStatus.PROCESSING:
+                return
+            changes["error"] = video_reason(job, reason)
+        else:
+            changes["attempts"] = job.attempts
+        await self._settle(
+            self.backends.catalog.update_and_notify(
+                job.video_id, VIDEO_FAILED, self.settings.webhook_urls, **changes
+            ),
+            job,
+            "mark failed",
+        )
+        if is_chunked_job(job):
+            await self._settle(self.backends.queue.cancel(job.video_id), job, "cancel siblings of")
 
     async def _requeue(self, job: Job, handed_back: Any) -> bool:
         """`handed_back` is the queue call giving the job back; the record follows if it did.
@@ -470,6 +505,8 @@ class Worker:
         """
         if not await self._settle(handed_back, job, "hand back"):
             return False
+        if is_chunked_job(job):
+            return True  # the video is still processing: its other parts run on
         await self._settle(
             self.backends.catalog.update(job.video_id, status=VideoStatus.QUEUED, progress=0.0),
             job,
@@ -478,13 +515,19 @@ class Worker:
         return True
 
     async def _conclude(
-        self, active: ActiveJob, outcome: BaseException | TranscodeResult, elapsed: float
+        self,
+        active: ActiveJob,
+        outcome: BaseException | TranscodeResult | HandedOn,
+        elapsed: float,
     ) -> None:
         job = active.job
         queue = self.backends.queue
         self.jobs_done += 1
         if isinstance(outcome, TranscodeResult):
             await self._succeeded(job, outcome, elapsed)
+        elif isinstance(outcome, HandedOn):
+            await self._settle(queue.complete(job), job, "complete")
+            self._log(logging.INFO, "handed on", job, elapsed, outcome.detail)
         elif isinstance(outcome, asyncio.CancelledError):
             reason = active.abort_reason or Abort.SHUTDOWN
             if reason is Abort.SHUTDOWN:

@@ -23,6 +23,7 @@ several deployments or test runs can share one Redis:
     {p}webhooks:due             sorted set: pending delivery id → next attempt (ms, Redis clock)
     {p}webhooks:newest          sorted set: delivery id → created_at (ms)
     {p}video-webhooks:<id>      sorted set: a video's delivery ids → created_at (ms)
+    {p}chunked:<id>:<version>   hash: a chunked transcode's parts (progress, done) and join
 """
 
 from __future__ import annotations
@@ -137,6 +138,11 @@ class RedisKeys:
 
     def video_webhooks(self, video_id: str) -> str:
         return f"{self.prefix}video-webhooks:{video_id}"
+
+    # -- chunked transcoding -----------------------------------------------------------
+
+    def chunked(self, video_id: str, version: str) -> str:
+        return f"{self.prefix}chunked:{video_id}:{version}"
 
 
 def sortable_float(value: float) -> str:

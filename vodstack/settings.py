@@ -436,6 +436,15 @@ class Settings:
         parse_bool,
     )
 
+    # Chunked transcoding: one long video split over several workers.
+    chunk_duration: float = setting(
+        0.0,
+        "Split videos of at least two chunks into chunks of this many seconds, transcoded "
+        "by any workers in parallel and joined without re-encoding (0: off). A multiple of "
+        "segment_duration.",
+        parse_duration,
+    )
+
     @property
     def store_url(self) -> str:
         return self.store or f"file://{self.data_dir.resolve() / 'store'}"
@@ -515,6 +524,7 @@ class Settings:
             problems.append(f"processes must be 0 (one per CPU) to 256, got {self.processes}")
         problems += self._security_problems()
         problems += self._origin_problems()
+        problems += self._chunking_problems()
         if problems:
             raise SettingsError("invalid settings:\n  - " + "\n  - ".join(problems))
         return self
@@ -551,6 +561,29 @@ class Settings:
         if self.origin_recheck < 0 or self.origin_recheck_immutable < 0:
             problems.append("origin_recheck and origin_recheck_immutable must be 0 or more")
         return problems
+
+    def _chunking_problems(self) -> list[str]:
+        if self.chunk_duration == 0 or self.segment_duration <= 0 or self.keyframe_interval <= 0:
+            return []
+        problems: list[str] = []
+        if self.chunk_duration < 0:
+            problems.append("chunk_duration must be 0 (off) or positive")
+        elif not _is_multiple(self.chunk_duration, self.segment_duration):
+            problems.append(
+                f"chunk_duration ({self.chunk_duration:g}s) must be a multiple of "
+                f"segment_duration ({self.segment_duration:g}s), so chunks are whole segments"
+            )
+        if not _is_multiple(self.segment_duration, self.keyframe_interval):
+            problems.append(
+                "with chunk_duration set, segment_duration must be a multiple of "
+                "keyframe_interval, so every chunk starts on a keyframe"
+            )
+        return problems
+
+
+def _is_multiple(value: float, unit: float) -> bool:
+    ratio = value / unit
+    return abs(ratio - round(ratio)) < 1e-6
 
 
 def _is_base_url(text: str) -> bool:
