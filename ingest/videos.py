@@ -20,7 +20,7 @@ from vodstack.store import ObjectNotFound
 from vodstack.web import (
     BACKENDS,
     NO_STORE,
-    ON_VIDEO_DELETED,
+    ON_VIDEO_CHANGED,
     RETRY_AFTER_SECONDS,
     SETTINGS,
     json_response,
@@ -121,7 +121,7 @@ async def delete_video(request: web.Request) -> web.Response:
     await backends.catalog.delete(video.id)
     removed = await backends.store.delete_prefix(keys.video_prefix(video.id))
     removed += await backends.store.delete_prefix(keys.upload_prefix(video.id))
-    for forget in request.app.get(ON_VIDEO_DELETED, ()):
+    for forget in request.app.get(ON_VIDEO_CHANGED, ()):
         forget(video.id)
     edges = request.app.get(EDGE_FLEET)
     if edges is not None:

@@ -17,7 +17,7 @@ from vodstack.settings import Settings
 from vodstack.store import ObjectStore
 from vodstack.store.local import LocalStore
 from vodstack.store.metered import MeteredStore, unwrapped
-from vodstack.web import BACKENDS, ON_VIDEO_DELETED, SETTINGS, base_app
+from vodstack.web import BACKENDS, ON_VIDEO_CHANGED, SETTINGS, base_app
 
 MEDIA_ROUTE = "/v/{video_id}/{path:.+}"
 
@@ -78,7 +78,7 @@ def add_routes(app: web.Application) -> None:
     def forget_video(video_id: str) -> None:
         app[MEDIA].objects.forget_prefix(keys.video_prefix(video_id))
 
-    app.setdefault(ON_VIDEO_DELETED, []).append(forget_video)
+    app.setdefault(ON_VIDEO_CHANGED, []).append(forget_video)
 
 
 def create_app(settings: Settings) -> web.Application:

@@ -10,7 +10,7 @@ from edge_cache.fleet import EDGE_FLEET
 from transcoder.worker import Worker
 from vodstack.metrics import METRICS
 from vodstack.metrics.jobs import JobMetrics
-from vodstack.web import BACKENDS, SETTINGS
+from vodstack.web import BACKENDS, ON_VIDEO_CHANGED, SETTINGS
 
 WORKER: web.AppKey[Worker] = web.AppKey("worker", Worker)
 
@@ -30,8 +30,9 @@ def attach_worker(app: web.Application) -> Worker:
     if metrics is not None:
         metrics.disk.watch("scratch", settings.scratch_path)
     worker = Worker(
-        settings, app[BACKENDS], edges=app.get(EDGE_FLEET), metrics=job_metrics
-    )
+        settings, app[BACKENDS], edges=app.get(EDGE_FLEET), metrics=job_metrics,
+        on_changed=app.setdefault(ON_VIDEO_CHANGED, []),
+    )  # fmt: skip
     app[WORKER] = worker
 
     async def begin_stop(app: web.Application) -> None:

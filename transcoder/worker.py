@@ -34,7 +34,7 @@ import random
 import secrets
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
@@ -66,6 +66,7 @@ from vodstack.metrics.jobs import JobMetrics
 from vodstack.queue import Job
 from vodstack.request_ids import bound
 from vodstack.settings import Settings
+from vodstack.web import VideoChanged
 from vodstack.webhooks.events import VIDEO_FAILED, VIDEO_READY
 
 log = logging.getLogger(__name__)
@@ -154,10 +155,13 @@ class Worker:
         rng: random.Random | None = None,
         edges: EdgeFleet | None = None,
         metrics: JobMetrics | None = None,
+        on_changed: Sequence[VideoChanged] = (),
     ) -> None:
         self.settings = settings
         self.backends = backends
         self.edges = edges
+        self.on_changed = on_changed
+        """Told a video's id whenever its publication changes, before the edges."""
         self.metrics = metrics if metrics is not None else JobMetrics(CollectorRegistry())
         self.worker_id = worker_id or new_worker_id()
         self._rng = rng or random.Random()
@@ -398,6 +402,7 @@ class Worker:
         """A growing master is out: the edges forget their cached 404 of it (and warm the
         first segments), then the record says `playable`, only for this attempt."""
         job = active.job
+        self._changed(job.video_id)
         if self.edges is not None:
             self.edges.published(
                 keys.playback_path(job.video_id),
@@ -423,6 +428,7 @@ class Worker:
 
     async def _withdrawn(self, job: Job) -> None:
         """A master that was not finished was taken down: the record and the edges follow."""
+        self._changed(job.video_id)
         await self._settle(
             self.backends.catalog.update(job.video_id, playable_at=None), job,
             "record as not playable",
@@ -546,7 +552,12 @@ class Worker:
         else:
             await self._retry_or_fail(job, outcome, elapsed)
 
+    def _changed(self, video_id: str) -> None:
+        for forget in self.on_changed:
+            forget(video_id)
+
     async def _succeeded(self, job: Job, result: TranscodeResult, elapsed: float) -> None:
+        self._changed(job.video_id)
         if self.edges is not None:
             # Before `ready` is recorded, so players told "ready" find the master no longer
             # cached as a 404 and the first segments warm; in the background, never failing

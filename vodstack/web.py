@@ -22,10 +22,11 @@ log = logging.getLogger(__name__)
 
 SETTINGS: web.AppKey[Settings] = web.AppKey("settings", Settings)
 BACKENDS: web.AppKey[Backends] = web.AppKey("backends", Backends)
-VideoDeleted = Callable[[str], None]
-ON_VIDEO_DELETED: web.AppKey[list[VideoDeleted]] = web.AppKey("on_video_deleted", list)
-"""Called with a video's id once its objects are deleted, before edges are purged: parts
-of the same app that remember objects (the embedded origin) forget that video's."""
+VideoChanged = Callable[[str], None]
+ON_VIDEO_CHANGED: web.AppKey[list[VideoChanged]] = web.AppKey("on_video_changed", list)
+"""Called with a video's id once its objects were deleted or (re)published, before edges
+are told: parts of the same app that remember objects (the embedded origin) forget that
+video's, so an edge that fetches again gets the new bytes."""
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
