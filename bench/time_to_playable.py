@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import statistics
 import sys
 import tempfile
 import time
@@ -35,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.lib.results import describe_machine, machine_info, write_results
 from bench.lib.services import start_serve
-from bench.lib.transcode import bare_ffmpeg, bench_clip, parse_size
+from bench.lib.transcode import bare_ffmpeg, bench_clip, median, parse_size, show
 from vodstack.settings import Settings
 
 POLL = 0.05
@@ -162,15 +161,6 @@ async def stack_run(url: str, clip: Path, duration: float, browser: bool) -> Sta
         if player is not None:
             run.player = await player
     return run
-
-
-def median(values: list[float | None]) -> float | None:
-    known = [v for v in values if v is not None]
-    return statistics.median(known) if known else None
-
-
-def show(value: float | None) -> str:
-    return "-" if value is None else f"{value:.2f}s"
 
 
 async def main() -> None:

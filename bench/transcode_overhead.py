@@ -39,7 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.lib.results import describe_machine, machine_info, write_results
 from bench.lib.services import start_serve
-from bench.lib.transcode import bare_ffmpeg, bench_clip, parse_size
+from bench.lib.transcode import bare_ffmpeg, bench_clip, median, parse_size, show
 from vodstack.settings import Settings
 
 CATALOGUE_POLL = 0.02
@@ -128,15 +128,6 @@ async def job_run(url: str, database: Path, log: Path, clip: Path) -> JobRun:
         queue=log_time(started) - answered if started else None,
         timings=dict(succeeded.get("timings") or {}),
     )
-
-
-def median(values: list[float | None]) -> float | None:
-    known = [value for value in values if value is not None]
-    return statistics.median(known) if known else None
-
-
-def show(value: float | None) -> str:
-    return "-" if value is None else f"{value:.2f}s"
 
 
 async def main() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import statistics
 import subprocess
 import time
 from dataclasses import dataclass
@@ -99,3 +100,13 @@ def run_bare(command: list[str], root: Path, *, nice: int) -> BareRun:
 async def bare_ffmpeg(clip: Path, settings: Settings, scratch: Path) -> BareRun:
     command, root = await worker_command(clip, settings, scratch)
     return await asyncio.to_thread(run_bare, command, root, nice=settings.ffmpeg_nice)
+
+
+def median(values: list[float | None]) -> float | None:
+    """The median of the values measured (None: not measured in that run)."""
+    known = [value for value in values if value is not None]
+    return statistics.median(known) if known else None
+
+
+def show(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}s"
