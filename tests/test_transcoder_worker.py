@@ -266,6 +266,44 @@ async def test_job_over_its_attempts_after_a_crash_fails_with_a_reason(stack: St
     assert stack.job_rows(video_id)[0]["state"] == "failed"
 
 
+async def test_a_growing_publication_left_by_the_last_attempt_is_withdrawn(
+    stack: Stack,
+) -> None:
+    """The last allowed attempt died after its growing master was out: the video fails
+    and the never-ending stream comes down with its segments."""
+    video_id = await stack.submit(b"never looked at", max_attempts=1)
+    crashed = await stack.backends.queue.lease("crashed-worker", 0.05, wait=1)
+    assert crashed is not None and crashed.video_id == video_id
+    store = stack.backends.store
+    prefix = keys.video_prefix(video_id)
+    for name, body in [("master.m3u8", b"#EXTM3U\nv1/360p/index.m3u8\n"),
+                       ("v1/360p/index.m3u8", b"#EXTM3U\n#EXT-X-PLAYLIST-TYPE:EVENT\n"),
+                       ("v1/360p/0.m4s", b"segment")]:  # fmt: skip
+        key = prefix + name
+        await store.put_bytes(key, body, content_type=content_type_for(key),
+                              cache_control=cache_control_for(key, growing=True))  # fmt: skip
+    await stack.backends.catalog.update(video_id, playable_at=time.time())
+    await asyncio.sleep(0.1)
+    [video] = await stack.run(video_id)
+    assert video.status is VideoStatus.FAILED and video.playable_at is None
+    assert await stack.keys_of(video_id) == []
+
+
+async def test_a_failed_retranscode_leaves_the_finished_publication_alone(stack: Stack) -> None:
+    video_id = await stack.submit(b"never looked at", max_attempts=1)
+    crashed = await stack.backends.queue.lease("crashed-worker", 0.05, wait=1)
+    assert crashed is not None
+    master = keys.master_key(video_id)
+    await stack.backends.store.put_bytes(
+        master, b"#EXTM3U\n", content_type=content_type_for(master),
+        cache_control=cache_control_for(master),
+    )  # fmt: skip
+    await asyncio.sleep(0.1)
+    [video] = await stack.run(video_id)
+    assert video.status is VideoStatus.FAILED
+    assert await stack.backends.store.read(master) == b"#EXTM3U\n"
+
+
 async def slow_job_started(stack: Stack, worker: Worker, video_id: str) -> None:
     """Wait until ffmpeg is running for this video's job (and has made progress)."""
     await stack.wait_for(video_id, {VideoStatus.PROCESSING}, within=30)

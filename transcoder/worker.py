@@ -62,10 +62,12 @@ from vodstack import keys
 from vodstack.backends import Backends
 from vodstack.catalog import Video, VideoStatus
 from vodstack.errors import QueueUnavailable, StoreUnavailable
+from vodstack.media import is_growing
 from vodstack.metrics.jobs import JobMetrics
 from vodstack.queue import Job
 from vodstack.request_ids import bound
 from vodstack.settings import Settings
+from vodstack.store import ObjectNotFound
 from vodstack.web import VideoChanged
 from vodstack.webhooks.events import VIDEO_FAILED, VIDEO_READY
 
@@ -502,6 +504,23 @@ class Worker:
         )
         if is_chunked_job(job):
             await self._settle(self.backends.queue.cancel(job.video_id), job, "cancel siblings of")
+        await self._settle(self._withdraw_leftover(job), job, "withdraw the leftovers of")
+
+    async def _withdraw_leftover(self, job: Job) -> None:
+        """A growing publication left by an attempt that died (the last one allowed, so no
+        attempt will clean it up) comes down with the video's objects: a failed video is
+        not served as a stream that never ends."""
+        store = self.backends.store
+        try:
+            info = await store.head(keys.master_key(job.video_id))
+        except ObjectNotFound:
+            return
+        if not is_growing(info.cache_control):
+            return  # finished: an earlier transcode stays published
+        await store.delete(keys.master_key(job.video_id))
+        await store.delete_prefix(keys.video_prefix(job.video_id))
+        log.info("withdrew the unfinished publication of failed video %s", job.video_id)
+        await self._withdrawn(job)
 
     async def _requeue(self, job: Job, handed_back: Any) -> bool:
         """`handed_back` is the queue call giving the job back; the record follows if it did.
