@@ -86,7 +86,8 @@ def main() -> int:
         as_root = running_as_root()
         started: list[Stoppable] = []
         try:
-            origin = start_origin(data_dir, log_dir=root)
+            # Access logs off, as nginx's (the edge's are turned off by start_edge).
+            origin = start_origin(data_dir, log_dir=root, extra=("--access-log", "false"))
             started.append(origin)
             edges = {}
             for processes in args.edge_processes:
@@ -125,7 +126,8 @@ def main() -> int:
                 f"wrk -t{args.threads} -c{args.connections} -d{args.seconds}s --latency, "
                 f"{args.runs} alternating runs; nginx worker_processes {args.nginx_workers}, "
                 f"vodstack edge with {args.edge_processes} process(es) (None: one per CPU), "
-                f"vodstack origin 1 process; edge access logs off, as nginx's",
+                "vodstack origin with its default processes (one per CPU); access logs "
+                "off, as nginx's",
                 flush=True,
             )
             series = run_alternating(
