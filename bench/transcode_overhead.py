@@ -43,6 +43,8 @@ from bench.lib.transcode import bare_ffmpeg, bench_clip, median, parse_size, sho
 from vodstack.settings import Settings
 
 CATALOGUE_POLL = 0.02
+LOG_WAIT = 5.0
+"""Longest wait for the worker's `succeeded` log line once the catalogue says ready."""
 
 
 @dataclass
@@ -118,7 +120,12 @@ def log_time(entry: dict[str, Any]) -> float:
 async def job_run(url: str, database: Path, log: Path, clip: Path) -> JobRun:
     video_id, answered = await upload(url, clip)
     record = await asyncio.to_thread(wait_ready, database, video_id)
+    # The worker logs `succeeded` just after it records `ready`: give it a moment.
+    deadline = time.monotonic() + LOG_WAIT
     events = log_events(log, video_id)
+    while "succeeded" not in events and time.monotonic() < deadline:
+        await asyncio.sleep(0.1)
+        events = log_events(log, video_id)
     started = events.get("started")
     succeeded = events.get("succeeded") or {}
     playable_at = record.get("playable_at")
@@ -170,7 +177,7 @@ async def main() -> None:
             serve.stop()
     bare_median = statistics.median(bare_times)
     job_median = statistics.median(job.seconds for job in jobs)
-    outside = [job.seconds - job.timings.get("encode", 0.0) for job in jobs]
+    outside = [job.seconds - job.timings["encode"] for job in jobs if "encode" in job.timings]
     parts = {
         name: median([job.timings.get(name) for job in jobs])
         for name in ("fetch", "probe", "publish")
@@ -184,7 +191,7 @@ async def main() -> None:
     )
     print(
         "outside ffmpeg (upload-to-ready minus the encode): median "
-        f"{statistics.median(outside):.2f}s; parts: "
+        f"{show(statistics.median(outside) if outside else None)}; parts: "
         + ", ".join(f"{name} {show(value)}" for name, value in parts.items())
         + f"; playable after {show(median([job.playable for job in jobs]))}"
     )
@@ -194,7 +201,7 @@ async def main() -> None:
         "machine": info, "load_after": after, "clip": clip.name, "preset": args.preset,
         "bare": bare_times, "jobs": [job.__dict__ for job in jobs],
         "median": {"bare": bare_median, "job": job_median, "ratio": job_median / bare_median,
-                   "outside_ffmpeg": statistics.median(outside), **parts},
+                   "outside_ffmpeg": statistics.median(outside) if outside else None, **parts},
         "command": command,
     })  # fmt: skip
     print(f"results: {path}")
