@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -10,6 +10,7 @@ import pytest
 from tests.support.backends import (
     BACKEND_NAMES,
     BackendConfig,
+    CatalogFactory,
     distributed_backend,
     fresh_bucket,
     fresh_prefix,
@@ -19,6 +20,10 @@ from tests.support.clips import ClipSpec, generate_clip
 from tests.support.processes import VodstackProcess
 from tests.support.redis_server import RedisServer
 from tests.support.seaweed import SeaweedServer
+from vodstack.catalog import Catalog
+from vodstack.catalog.redis import RedisCatalog
+from vodstack.catalog.sqlite import SqliteCatalog
+from vodstack.settings import Settings
 
 
 @pytest.fixture(scope="session")
@@ -95,3 +100,31 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> BackendConfig:
         request.getfixturevalue("s3_server"),
         request.getfixturevalue("redis_server"),
     )
+
+
+@pytest.fixture(params=["sqlite", "redis"])
+async def make_catalog(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> AsyncIterator[CatalogFactory]:
+    """Factory of started catalogues sharing one backend (like several services)."""
+    opened: list[Catalog] = []
+    url = request.getfixturevalue("redis_url") if request.param == "redis" else None
+
+    async def make() -> Catalog:
+        catalog: Catalog
+        if url is not None:
+            catalog = RedisCatalog.from_url(url, Settings(queue=url, redis_timeout=3.0))
+        else:
+            catalog = SqliteCatalog(str(tmp_path / "catalog.db"))
+        await catalog.start()
+        opened.append(catalog)
+        return catalog
+
+    yield make
+    for catalog in opened:
+        await catalog.close()
+
+
+@pytest.fixture
+async def catalog(make_catalog: CatalogFactory) -> Catalog:
+    return await make_catalog()

@@ -3,46 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
-from pathlib import Path
 
 import pytest
 
+from tests.support.backends import CatalogFactory
 from vodstack.catalog import Catalog, Rendition, Video, VideoStatus
-from vodstack.catalog.redis import RedisCatalog
-from vodstack.catalog.sqlite import SqliteCatalog
-from vodstack.settings import Settings
-
-CatalogFactory = Callable[[], Awaitable[Catalog]]
-
-
-@pytest.fixture(params=["sqlite", "redis"])
-async def make_catalog(
-    request: pytest.FixtureRequest, tmp_path: Path
-) -> AsyncIterator[CatalogFactory]:
-    """Factory of started catalogues sharing one backend (like several services)."""
-    opened: list[Catalog] = []
-    url = request.getfixturevalue("redis_url") if request.param == "redis" else None
-
-    async def make() -> Catalog:
-        catalog: Catalog
-        if url is not None:
-            catalog = RedisCatalog.from_url(url, Settings(queue=url, redis_timeout=3.0))
-        else:
-            catalog = SqliteCatalog(str(tmp_path / "catalog.db"))
-        await catalog.start()
-        opened.append(catalog)
-        return catalog
-
-    yield make
-    for catalog in opened:
-        await catalog.close()
-
-
-@pytest.fixture
-async def catalog(make_catalog: CatalogFactory) -> Catalog:
-    return await make_catalog()
-
 
 RENDITION = Rendition(
     name="720p", width=1280, height=720, bandwidth=3_000_000, average_bandwidth=2_500_000,

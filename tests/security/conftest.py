@@ -10,9 +10,6 @@ from typing import Any
 
 import pytest
 
-from vodstack.catalog import Catalog
-from vodstack.catalog.redis import RedisCatalog
-from vodstack.catalog.sqlite import SqliteCatalog
 from vodstack.settings import Settings
 from vodstack.store import ObjectStore
 from vodstack.store.local import LocalStore
@@ -80,32 +77,3 @@ async def store_kit(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIter
         await store.close()
 
 
-CatalogFactory = Callable[[], Awaitable[Catalog]]
-
-
-@pytest.fixture(params=["sqlite", "redis"])
-async def make_catalog(
-    request: pytest.FixtureRequest, tmp_path: Path
-) -> AsyncIterator[CatalogFactory]:
-    """Factory of started catalogues sharing one backend (like several services)."""
-    opened: list[Catalog] = []
-    url = request.getfixturevalue("redis_url") if request.param == "redis" else None
-
-    async def make() -> Catalog:
-        catalog: Catalog
-        if url is not None:
-            catalog = RedisCatalog.from_url(url, Settings(queue=url, redis_timeout=3.0))
-        else:
-            catalog = SqliteCatalog(str(tmp_path / "catalog.db"))
-        await catalog.start()
-        opened.append(catalog)
-        return catalog
-
-    yield make
-    for catalog in opened:
-        await catalog.close()
-
-
-@pytest.fixture
-async def catalog(make_catalog: CatalogFactory) -> Catalog:
-    return await make_catalog()

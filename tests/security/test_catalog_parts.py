@@ -6,7 +6,7 @@ import asyncio
 import json
 import time
 
-from tests.security.conftest import CatalogFactory
+from tests.support.backends import CatalogFactory
 from vodstack.catalog import Catalog, Video, VideoStatus
 from vodstack.catalog.apikeys import ApiKeyRecord
 from vodstack.catalog.outbox import Attempt, DeliveryState

@@ -16,8 +16,8 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from tests.security.conftest import CatalogFactory
 from tests.security.receiver import running_receiver
+from tests.support.backends import CatalogFactory
 from tests.support.ingest_server import running_ingest
 from vodstack.catalog import Catalog, Video, VideoStatus
 from vodstack.catalog.outbox import Attempt, Delivery, DeliveryState

@@ -9,15 +9,20 @@ from __future__ import annotations
 
 import dataclasses
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from tests.support.redis_server import RedisServer
 from tests.support.seaweed import SeaweedServer
+from vodstack.catalog import Catalog
 from vodstack.settings import Settings, load_settings
 
 BACKEND_NAMES = ("local", "distributed")
+
+CatalogFactory = Callable[[], Awaitable[Catalog]]
+"""The `make_catalog` fixture (tests/conftest.py): started catalogues sharing one backend."""
 
 
 def fresh_bucket() -> str:
