@@ -18,36 +18,22 @@ import pytest
 from tests.support.continuity import concatenate, decode_errors, stream_times
 from tests.support.hls_store import check_published
 from tests.test_transcoder_runner import running_with
-from tests.test_transcoder_worker import Stack
+from tests.test_transcoder_worker import Stack, open_stack
 from transcoder.chunked.jobs import KIND_FIELD, JobKind, join_payload, part_payload
 from transcoder.chunked.plan import ChunkPlan
 from transcoder.chunked.planner import Planner
 from transcoder.worker import Worker
 from vodstack import keys
-from vodstack.backends import Backends
 from vodstack.catalog import VideoStatus
 from vodstack.queue import Job
-from vodstack.settings import Settings
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
 async def stack(tmp_path: Path) -> AsyncIterator[Stack]:
-    settings = Settings(
-        data_dir=tmp_path / "data",
-        x264_preset="ultrafast",
-        chunk_duration=8.0,
-        visibility_timeout=30.0,
-        retry_base_delay=0.05,
-        retry_max_delay=0.2,
-    ).validate()
-    backends = Backends.from_settings(settings)
-    await backends.start()
-    try:
-        yield Stack(settings, backends, tmp_path)
-    finally:
-        await backends.close()
+    async with open_stack(tmp_path, chunk_duration=8.0) as opened:
+        yield opened
 
 
 @pytest.fixture

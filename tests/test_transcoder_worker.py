@@ -9,6 +9,7 @@ import sqlite3
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -85,14 +86,17 @@ class Stack:
         return [info.key async for info in self.backends.store.list(keys.video_prefix(video_id))]
 
 
-@pytest.fixture
-async def stack(tmp_path: Path) -> AsyncIterator[Stack]:
+@asynccontextmanager
+async def open_stack(tmp_path: Path, **overrides: Any) -> AsyncIterator[Stack]:
+    """Started embedded backends under `tmp_path` for workers made in the test; fast
+    encodes and retries (`overrides`: other settings)."""
     settings = Settings(
         data_dir=tmp_path / "data",
         x264_preset="ultrafast",
         visibility_timeout=30.0,
         retry_base_delay=0.05,
         retry_max_delay=0.2,
+        **overrides,
     ).validate()
     backends = Backends.from_settings(settings)
     await backends.start()
@@ -100,6 +104,12 @@ async def stack(tmp_path: Path) -> AsyncIterator[Stack]:
         yield Stack(settings, backends, tmp_path)
     finally:
         await backends.close()
+
+
+@pytest.fixture
+async def stack(tmp_path: Path) -> AsyncIterator[Stack]:
+    async with open_stack(tmp_path) as opened:
+        yield opened
 
 
 def level_hex(level: int) -> str:

@@ -20,7 +20,7 @@ from tests.support.hls import http_json, upload_file
 from tests.support.processes import VodstackProcess
 from tests.support.proctree import alive, ffmpeg_under, program
 from tests.test_transcoder_runner import running_with
-from tests.test_transcoder_worker import Stack, slow_job_started
+from tests.test_transcoder_worker import Stack, open_stack, slow_job_started
 from transcoder.scratch import ScratchSpace
 from transcoder.worker import Worker
 from vodstack.backends import Backends
@@ -30,19 +30,8 @@ from vodstack.settings import Settings
 
 @pytest.fixture
 async def stack(tmp_path: Path) -> AsyncIterator[Stack]:
-    settings = Settings(
-        data_dir=tmp_path / "data",
-        x264_preset="ultrafast",
-        visibility_timeout=30.0,
-        retry_base_delay=0.05,
-        retry_max_delay=0.2,
-    ).validate()
-    backends = Backends.from_settings(settings)
-    await backends.start()
-    try:
-        yield Stack(settings, backends, tmp_path)
-    finally:
-        await backends.close()
+    async with open_stack(tmp_path) as opened:
+        yield opened
 
 
 async def ffmpeg_of(stack: Stack, within: float = 30) -> int:
