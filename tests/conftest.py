@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -17,6 +19,7 @@ from tests.support.backends import (
     local_backend,
 )
 from tests.support.clips import ClipSpec, generate_clip
+from tests.support.ingest_server import IngestServer, StartIngest, running_ingest
 from tests.support.processes import VodstackProcess
 from tests.support.redis_server import RedisServer
 from tests.support.seaweed import SeaweedServer
@@ -128,3 +131,18 @@ async def make_catalog(
 @pytest.fixture
 async def catalog(make_catalog: CatalogFactory) -> Catalog:
     return await make_catalog()
+
+
+@pytest.fixture
+async def start_ingest(tmp_path: Path) -> AsyncIterator[StartIngest]:
+    """`await start_ingest(max_upload_size=..., ...)` → a running server; stopped at the end."""
+    async with contextlib.AsyncExitStack() as stack:
+        count = 0
+
+        async def start(**overrides: Any) -> IngestServer:
+            nonlocal count
+            count += 1
+            settings = Settings(data_dir=tmp_path / f"data{count}", **overrides).validate()
+            return await stack.enter_async_context(running_ingest(settings))
+
+        yield start

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 
 from aiohttp import web
@@ -39,6 +39,10 @@ class IngestServer:
     @property
     def catalog(self) -> Catalog:
         return self.backends.catalog
+
+
+StartIngest = Callable[..., Awaitable[IngestServer]]
+"""The `start_ingest` fixture (tests/conftest.py): `await start_ingest(**settings)`."""
 
 
 @contextlib.asynccontextmanager

@@ -10,9 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.ingest_server import IngestServer
+from tests.support.ingest_server import IngestServer, StartIngest
 from tests.support.processes import REPO_ROOT, free_port
-from tests.upload.conftest import StartIngest
 from tests.upload.helpers import assert_nothing_left, eventually, file_of, payload
 from vodstack import keys
 from vodstack.catalog import Rendition, VideoStatus

@@ -6,7 +6,7 @@ import aiohttp
 import pytest
 
 from ingest import presenter, urls
-from tests.upload.conftest import StartIngest
+from tests.support.ingest_server import StartIngest
 from vodstack import keys
 from vodstack.catalog import Video, VideoStatus
 from vodstack.settings import Settings, SettingsError, load_settings

@@ -12,8 +12,7 @@ import aiohttp
 import pytest
 
 from ingest.app import add_routes
-from tests.support.ingest_server import IngestServer, running_ingest
-from tests.upload.conftest import StartIngest
+from tests.support.ingest_server import IngestServer, StartIngest, running_ingest
 from tests.upload.helpers import (
     assert_nothing_left,
     eventually,

@@ -8,8 +8,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from tests.support.ingest_server import IngestServer
-from tests.upload.conftest import StartIngest
+from tests.support.ingest_server import IngestServer, StartIngest
 from tests.upload.helpers import payload, stored_keys
 from vodstack import keys
 from vodstack.catalog import Rendition, Video, VideoStatus

@@ -2,38 +2,21 @@
 
 from __future__ import annotations
 
-import contextlib
 import gzip
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
 
-from tests.support.ingest_server import IngestServer, running_ingest
+from tests.support.ingest_server import IngestServer, StartIngest
 from vodstack import keys
 from vodstack.catalog import Video, VideoStatus
-from vodstack.settings import Settings
 
-StartServer = Callable[..., Awaitable[IngestServer]]
 HOSTILE_TITLE = '<script>window.pwned = 1</script><img src=x onerror="window.pwned = 2">'
 FAKE_HLSJS = b"/* hls.js stand-in */ window.Hls = function () {};\n" * 50
-
-
-@pytest.fixture
-async def start_server(tmp_path: Path) -> AsyncIterator[StartServer]:
-    async with contextlib.AsyncExitStack() as stack:
-        count = 0
-
-        async def start(**overrides: Any) -> IngestServer:
-            nonlocal count
-            count += 1
-            settings = Settings(data_dir=tmp_path / f"data{count}", **overrides).validate()
-            return await stack.enter_async_context(running_ingest(settings))
-
-        yield start
 
 
 @pytest.fixture
@@ -44,8 +27,8 @@ def fake_hlsjs(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-async def server(start_server: StartServer, fake_hlsjs: Path) -> IngestServer:
-    return await start_server(hlsjs_path=fake_hlsjs)
+async def server(start_ingest: StartIngest, fake_hlsjs: Path) -> IngestServer:
+    return await start_ingest(hlsjs_path=fake_hlsjs)
 
 
 @pytest.fixture
@@ -128,9 +111,9 @@ async def test_watch_page_of_a_deleted_video_is_404(
 
 
 async def test_without_hlsjs_the_watch_page_says_how_to_install_it(
-    start_server: StartServer, http: aiohttp.ClientSession, tmp_path: Path
+    start_ingest: StartIngest, http: aiohttp.ClientSession, tmp_path: Path
 ) -> None:
-    server = await start_server(hlsjs_path=tmp_path / "nowhere" / "hls.min.js")
+    server = await start_ingest(hlsjs_path=tmp_path / "nowhere" / "hls.min.js")
     video = Video(id=keys.new_video_id(), title="t", status=VideoStatus.READY)
     await server.catalog.create(video)
     status, _headers, page = await get_text(http, f"{server.url}/watch/{video.id}")
@@ -218,9 +201,9 @@ async def test_unknown_assets_are_404(
 
 
 async def test_csp_names_the_public_url(
-    start_server: StartServer, http: aiohttp.ClientSession, fake_hlsjs: Path
+    start_ingest: StartIngest, http: aiohttp.ClientSession, fake_hlsjs: Path
 ) -> None:
-    server = await start_server(hlsjs_path=fake_hlsjs, public_url="https://videos.example/")
+    server = await start_ingest(hlsjs_path=fake_hlsjs, public_url="https://videos.example/")
     _status, headers, _page = await get_text(http, server.url + "/")
     assert "connect-src 'self' https://videos.example;" in headers["Content-Security-Policy"]
 
