@@ -194,6 +194,7 @@ def merge_stats(parts: list[dict[str, Any]]) -> dict[str, Any]:
                     "pid": part.get("pid"),
                     "entries": part["cache"]["entries"],
                     "bytes": part["cache"]["bytes"],
+                    "capacity": part["cache"]["capacity"],
                     "hits": part["counters"].get("hit", 0),
                 }
                 for part in parts

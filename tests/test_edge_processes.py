@@ -27,6 +27,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 
 TOKEN = "purge-token-0123456789"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
+MiB = 1024 * 1024
 ServerFactory = Callable[..., Awaitable[TestServer]]
 
 
@@ -79,7 +80,7 @@ async def edge(upstream: Any, tmp_path: Path) -> AsyncIterator[VodstackProcess]:
     process = await asyncio.to_thread(
         VodstackProcess,
         ["edge", "--upstream", str(server.make_url("")).rstrip("/"), "--port", "0",
-         "--processes", "2", "--cache-size", "64MiB", "--purge-token", TOKEN,
+         "--processes", "2", "--cache-size", "256MiB", "--purge-token", TOKEN,
          "--health-check-interval", "0"],
         log_path=tmp_path / "edge.log",
     )  # fmt: skip
@@ -106,7 +107,32 @@ async def test_every_process_serves_hits_of_one_fetch(upstream: Any, edge: Vodst
     assert report["processes"] == 2 and report["counters"]["hit"] == 24
     workers = report["workers"]
     assert len(workers) == 2 and all(worker["hits"] > 0 for worker in workers), workers
-    assert report["cache"]["capacity"] == 64 * 1024 * 1024  # cache_size for the whole edge
+    # cache_size for the whole edge, less the runtimes of the supervisor and the second worker
+    capacities = [worker["capacity"] for worker in workers]
+    assert report["cache"]["capacity"] == sum(capacities)
+    assert 56 * MiB <= min(capacities) <= max(capacities) <= 128 * MiB
+    assert "caches" in edge.log_text() and "less" in edge.log_text()
+
+
+async def test_a_cache_too_small_for_the_runtimes_is_squeezed_and_says_so(
+    upstream: Any, tmp_path: Path
+) -> None:
+    _spec, server = upstream
+    process = await asyncio.to_thread(
+        VodstackProcess,
+        ["edge", "--upstream", str(server.make_url("")).rstrip("/"), "--port", "0",
+         "--processes", "2", "--cache-size", "16MiB", "--purge-token", TOKEN,
+         "--health-check-interval", "0"],
+        log_path=tmp_path / "edge.log",
+    )  # fmt: skip
+    try:
+        report = await stats(process)
+        assert [worker["capacity"] for worker in report["workers"]] == [2 * MiB, 2 * MiB]
+        status, headers, _body = await fresh_get(process.url + "/v/a.m3u8")
+        assert status == 200 and headers["X-Cache"] == "MISS"
+    finally:
+        await asyncio.to_thread(process.stop)
+    assert "--processes 1 or a larger --cache-size" in process.log_text()
 
 
 async def test_a_purge_through_one_process_empties_all(
@@ -147,7 +173,8 @@ async def test_metrics_cover_every_process(upstream: Any, edge: VodstackProcess)
     assert metrics.value("vodstack_edge_requests_total", cache="hit") == hits == 12
     assert metrics.value("vodstack_edge_requests_total", cache="miss") == 1
     assert metrics.value("vodstack_edge_cache_entries") == 2
-    assert metrics.value("vodstack_edge_cache_capacity_bytes") == 64 * 1024 * 1024
+    capacity = (await stats(edge))["cache"]["capacity"]
+    assert metrics.value("vodstack_edge_cache_capacity_bytes") == capacity
     requests = metrics.value(
         "vodstack_http_requests_total", route="/{tail}", method="GET", status="200"
     )

@@ -418,7 +418,8 @@ class Settings:
     processes: int = setting(
         0,
         "Server processes of `vodstack edge` and `vodstack origin` sharing one port "
-        "(SO_REUSEPORT); each edge process keeps cache_size / processes (0: one per CPU).",
+        "(SO_REUSEPORT); each edge process keeps an even part of cache_size less the extra "
+        "processes' runtimes (0: one per CPU).",
         int,
     )
     edge_hit_path: bool = setting(

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import itertools
 import logging
 import os
@@ -34,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from edge_cache.cluster import frames
+from edge_cache.cluster.budget import resident_bytes
 from vodstack.logs import json_enabled, setup_logging
 from vodstack.settings import Settings
 
@@ -65,6 +65,8 @@ class WorkerSpec:
     index: int
     count: int
     addresses: tuple[Address, ...]
+    supervisor_rss: int = 0
+    """The supervisor's resident memory at start, paid for out of the cache (budget.py)."""
 
 
 def reserve(host: str, port: int) -> tuple[list[socket.socket], tuple[Address, ...]]:
@@ -177,9 +179,7 @@ class Supervisor:
         self.settings = settings
         self.count = count
         self.name = name
-        self.worker_settings = dataclasses.replace(
-            settings, cache_size=max(1, settings.cache_size // count)
-        )
+        self.supervisor_rss = 0
         self.workers = [_Worker(index) for index in range(count)]
         self.addresses: tuple[Address, ...] = ()
         self.seq = 0
@@ -203,6 +203,7 @@ class Supervisor:
         server: asyncio.AbstractServer | None = None
         try:
             reserved, self.addresses = reserve(self.settings.host, self.settings.port)
+            self.supervisor_rss = resident_bytes()
             self._control_dir = Path(tempfile.mkdtemp(prefix="vodstack-edge-"))
             control = str(self._control_dir / CONTROL_NAME)
             server = await asyncio.start_unix_server(self._accept, control)
@@ -317,7 +318,9 @@ class Supervisor:
             if worker.process is None or worker.process.pid != hello[2]:
                 raise frames.FrameError(f"hello from an unknown process {hello[1:]!r}")
             worker.writer = writer
-            spec = WorkerSpec(self.worker_settings, worker.index, self.count, self.addresses)
+            spec = WorkerSpec(
+                self.settings, worker.index, self.count, self.addresses, self.supervisor_rss
+            )
             worker.send(frames.message("welcome", spec, self.seq))
             while True:
                 header = await reader.readexactly(frames.HEADER.size)

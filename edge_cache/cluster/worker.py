@@ -1,15 +1,17 @@
 """One process of a multi-process edge: `python -m edge_cache.cluster.worker CONTROL INDEX`.
 
-It connects to the supervisor's control socket, receives its settings (a cache of
-cache_size / N), binds its own SO_REUSEPORT socket on the edge's address, serves the usual
-edge app there (on the hit path), and links its cache to the other workers'. It stops on
-SIGTERM/SIGINT (draining like a one-process edge) or when the supervisor goes away.
+It connects to the supervisor's control socket, receives its settings, takes its share of
+cache_size (an even part of what the other processes' runtimes leave:
+edge_cache.cluster.budget), binds its own SO_REUSEPORT socket on the edge's address, serves
+the usual edge app there (on the hit path), and links its cache to the other workers'. It
+stops on SIGTERM/SIGINT (draining like a one-process edge) or when the supervisor goes away.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import os
 import signal
@@ -22,6 +24,7 @@ from aiohttp import web
 from edge_cache import admin
 from edge_cache.app import create_app
 from edge_cache.cluster import frames
+from edge_cache.cluster.budget import resident_bytes, worker_share
 from edge_cache.cluster.link import SiblingLink
 from edge_cache.cluster.supervisor import WorkerSpec, listening_socket
 from edge_cache.memory import return_large_blocks_to_the_os
@@ -35,8 +38,11 @@ from vodstack.server import (
     SHUTDOWN_TIMEOUT,
     install_event_loop_policy,
 )
+from vodstack.settings import Settings
 
 log = logging.getLogger(__name__)
+
+MiB = 1024 * 1024
 
 SIBLINGS: web.AppKey[SiblingLink] = admin.SIBLINGS
 
@@ -49,8 +55,8 @@ async def serve(control: str, index: int) -> int:
     if len(welcome) != 3 or welcome[0] != "welcome" or not isinstance(welcome[1], WorkerSpec):
         raise frames.FrameError("the supervisor sent no welcome")
     spec: WorkerSpec = welcome[1]
-    settings = spec.settings
-    setup_logging(settings.log_level, settings.log_format)
+    setup_logging(spec.settings.log_level, spec.settings.log_format)
+    settings = _with_cache_share(spec, index)
 
     metrics = Metrics()
     app = create_app(settings, metrics=metrics)
@@ -97,6 +103,26 @@ async def serve(control: str, index: int) -> int:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
     return 0
+
+
+def _with_cache_share(spec: WorkerSpec, index: int) -> Settings:
+    """The settings with this worker's part of cache_size, its runtime measured now that
+    everything it runs is imported."""
+    cache_size = spec.settings.cache_size
+    share = worker_share(cache_size, spec.count, spec.supervisor_rss, resident_bytes())
+    args = (index, spec.count, share.bytes / MiB, cache_size / MiB, share.runtimes / MiB)
+    if share.squeezed:
+        log.warning(
+            "edge worker %d of %d caches %.0f MiB: cache_size %.0f MiB leaves too little after "
+            "%.0f MiB for the other processes' runtimes, so the edge can use more than "
+            "cache_size + 100 MiB; --processes 1 or a larger --cache-size keeps it within", *args,
+        )  # fmt: skip
+    else:
+        log.info(
+            "edge worker %d of %d caches %.0f MiB (cache_size %.0f MiB less %.0f MiB for the "
+            "other processes' runtimes, shared evenly)", *args,
+        )  # fmt: skip
+    return dataclasses.replace(spec.settings, cache_size=share.bytes)
 
 
 async def _local_stats(app: web.Application) -> dict[str, Any]:
