@@ -31,12 +31,17 @@ class Deadline:
         self._stopped.set()
 
     async def sleep_until(self, moment: float) -> None:
-        """Sleep until `moment`, or until the deadline if that comes first."""
-        delay = min(moment, self.at) - self.now()
-        if delay <= 0 or self._stopped.is_set():
-            return
-        if delay < SHORT_SLEEP:
-            await asyncio.sleep(delay)
-            return
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._stopped.wait(), delay)
+        """Sleep until `moment`, or until the deadline if that comes first.
+
+        Never returns early: uvloop's timers count whole milliseconds and can fire up to
+        one before the time asked for, and a player woken at "the deadline" that finds it
+        not yet passed would start one more session."""
+        while not self._stopped.is_set():
+            delay = min(moment, self.at) - self.now()
+            if delay <= 0:
+                return
+            if delay < SHORT_SLEEP:
+                await asyncio.sleep(delay)
+                continue
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopped.wait(), delay)
