@@ -74,16 +74,21 @@ async def upstream(aiohttp_server: ServerFactory) -> tuple[Origin, TestServer]:
     return spec, await aiohttp_server(spec.app())
 
 
-@pytest.fixture
-async def edge(upstream: Any, tmp_path: Path) -> AsyncIterator[VodstackProcess]:
-    _spec, server = upstream
-    process = await asyncio.to_thread(
+async def start_edge(server: TestServer, tmp_path: Path, cache_size: str) -> VodstackProcess:
+    """`vodstack edge --processes 2` in front of `server`."""
+    return await asyncio.to_thread(
         VodstackProcess,
         ["edge", "--upstream", str(server.make_url("")).rstrip("/"), "--port", "0",
-         "--processes", "2", "--cache-size", "256MiB", "--purge-token", TOKEN,
+         "--processes", "2", "--cache-size", cache_size, "--purge-token", TOKEN,
          "--health-check-interval", "0"],
         log_path=tmp_path / "edge.log",
     )  # fmt: skip
+
+
+@pytest.fixture
+async def edge(upstream: Any, tmp_path: Path) -> AsyncIterator[VodstackProcess]:
+    _spec, server = upstream
+    process = await start_edge(server, tmp_path, "256MiB")
     try:
         yield process
     finally:
@@ -118,13 +123,7 @@ async def test_a_cache_too_small_for_the_runtimes_is_squeezed_and_says_so(
     upstream: Any, tmp_path: Path
 ) -> None:
     _spec, server = upstream
-    process = await asyncio.to_thread(
-        VodstackProcess,
-        ["edge", "--upstream", str(server.make_url("")).rstrip("/"), "--port", "0",
-         "--processes", "2", "--cache-size", "16MiB", "--purge-token", TOKEN,
-         "--health-check-interval", "0"],
-        log_path=tmp_path / "edge.log",
-    )  # fmt: skip
+    process = await start_edge(server, tmp_path, "16MiB")
     try:
         report = await stats(process)
         assert [worker["capacity"] for worker in report["workers"]] == [2 * MiB, 2 * MiB]
